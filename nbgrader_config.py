@@ -1,0 +1,36 @@
+"""nbgrader configuration for the course (read by every nbgrader command run in this folder).
+
+solutions/  -> nbgrader's source directory (instructor notebooks with answers and hidden tests)
+lessons/    -> nbgrader's release directory (what students get; generated, committed)
+"""
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import GetGrades
+
+from socialcredit.feedback import ClearHiddenTestsAndTracebacks
+
+c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
+
+c.CourseDirectory.course_id = "social-scoring"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "lessons"
+# Every lesson's notebooks; data come from the package's load(), never from files beside the notebook.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+
+# Per-cell time-out (nbgrader has no whole-notebook limit). The slowest solution cell
+# takes under 3 s on a 2-core machine; 60 s leaves room for a slow JupyterHub pod
+# while a student's infinite loop still ends in a minute per cell.
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+
+# A student who deletes a graded cell gets it back on autograde (nbgrader's default
+# does not restore deleted cells, and leaves "needs manual grading" forever).
+c.OverwriteCells.add_missing_cells = True
+
+# The stub students see in place of a solution region.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# Feedback without hidden tests: clear their source and the tracebacks that would quote it.
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTestsAndTracebacks, CSSHTMLHeaderPreprocessor]
+
+# Release notebooks carry no outputs, execution counts or editor metadata.
+c.ClearOutput.enabled = True
