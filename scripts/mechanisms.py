@@ -52,11 +52,13 @@ def stratified_default_gap(citizens, truth):
     b = citizens.merge(truth[["resident_id", "income_shock"]], on="resident_id")
     b = b[b["has_loan"] == 1]
     rates = b.groupby(["income_shock", "debt_band", "hukou"])["defaulted"].mean().unstack("hukou")
-    sizes = b.groupby(["income_shock", "debt_band"]).size()
+    counts = b.groupby(["income_shock", "debt_band", "hukou"]).size().unstack("hukou")
+    sizes = counts.sum(axis=1)
     gaps = rates["migrant"] - rates["local"]
     adjusted = float((gaps * sizes).sum() / sizes.sum())
     raw = b.groupby("hukou")["defaulted"].mean()
-    per = pd.DataFrame({"local": rates["local"], "migrant": rates["migrant"], "gap": gaps, "borrowers": sizes})
+    per = pd.DataFrame({"local": rates["local"], "migrant": rates["migrant"], "gap": gaps,
+                        "n_local": counts["local"], "n_migrant": counts["migrant"]})
     return float(raw["migrant"] - raw["local"]), adjusted, per
 
 

@@ -92,6 +92,8 @@ def load(name, *, folder=None):
     """
     if not isinstance(name, str):
         raise TypeError(f"name={name!r}: expected a table name (str), one of {', '.join(TABLES)}.")
+    if not name.startswith("real/") and name not in TABLES:
+        raise ValueError(f"name={name!r}: unknown table; expected one of {', '.join(TABLES)} (or 'real/<file>').")
     base = Path(folder) if folder is not None else data_dir()
     if folder is not None and not base.is_dir():
         raise FileNotFoundError(f"folder={str(folder)!r} is not a folder; expected a folder of the world's CSV files.")
@@ -102,8 +104,6 @@ def load(name, *, folder=None):
             raise ValueError(f"name={name!r}: no such real table; expected one of "
                              f"{', '.join('real/' + a for a in available)}.")
         return pd.read_csv(path)
-    if name not in TABLES:
-        raise ValueError(f"name={name!r}: unknown table; expected one of {', '.join(TABLES)} (or 'real/<file>').")
     path = base / f"{name}.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: the folder {base} does not hold the table {name!r}. "
@@ -114,8 +114,9 @@ def load(name, *, folder=None):
 def write_world(world, out):
     """Write every table of a generated world as ``<name>.csv`` in ``out``.
 
-    Files are written with fixed float precision and ``\\n`` line endings so
-    that the same world gives byte-identical files on every run.
+    Values are rounded by the generator and written in Python's shortest
+    round-trip form with ``\\n`` line endings, so that the same world gives
+    byte-identical files on every run and platform.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -124,7 +125,7 @@ def write_world(world, out):
     paths = []
     for name in TABLES:
         path = out / f"{name}.csv"
-        world[name].to_csv(path, index=False, lineterminator="\n", float_format="%.6g")
+        world[name].to_csv(path, index=False, lineterminator="\n")
         paths.append(path)
     return paths
 

@@ -13,7 +13,7 @@ The story (each arrow is a field of :class:`WorldParams`)::
     age, R ──► true offences ──(district policing)──► recorded offences   [label bias]
     job sector ──► income shock;  shock, debt burden, R ──► default
     default, loan size ──► court defaulter list ──► travel ban
-    income ──► app spending, phone tier, pirated software, volunteering
+    income ──► app spending, phone tier, pirated software;  job sector ──► volunteering
     years in the city ──► credit-history length
     district, A (homophily, in-group bias), R ──► peer ratings
 
@@ -193,7 +193,7 @@ def format_id(numbers_, style="canonical"):
         return ("LP" + s).to_numpy()
     if style == "lower":  # bank: lp-000123
         return ("lp-" + s).to_numpy()
-    if style == "padded":  # payment app: ' LP-000123' with stray spaces
+    if style == "padded":  # payment app: 'LP-000123 ' with a trailing space
         return ("LP-" + s + " ").to_numpy()
     raise ValueError(f"style={style!r}: expected one of 'canonical', 'int', 'nodash', 'lower', 'padded'.")
 
@@ -236,6 +236,12 @@ def _defaults(rng, p, shock, band, reliability, has_loan):
     return has_loan & (rng.random(len(shock)) < _logistic(logit))
 
 
+#: Residents are generated in independent blocks of at most this size, so that the
+#: cost per resident stays the same from 20,000 to 1,000,000 residents. Each block is
+#: a random sample of the same city (peer ratings pair residents within a block).
+BLOCK_SIZE = 25_000
+
+
 def generate_world(n=DEFAULT_N, seed=DEFAULT_SEED, params=None):
     """Draw Lanternport's residents and every agency's records.
 
@@ -244,7 +250,7 @@ def generate_world(n=DEFAULT_N, seed=DEFAULT_SEED, params=None):
     n : int
         Number of adult residents (>= 1). Default 20,000.
     seed : int
-        Seed of the ``numpy.random.Generator`` that draws everything (>= 0).
+        Seed of the ``numpy.random.SeedSequence`` that draws everything (>= 0).
         The same ``n``, ``seed`` and ``params`` give the same tables.
     params : WorldParams, optional
         The strength of every mechanism; defaults to ``WorldParams()``.
@@ -268,9 +274,23 @@ def generate_world(n=DEFAULT_N, seed=DEFAULT_SEED, params=None):
     p = params if params is not None else WorldParams()
     if not isinstance(p, WorldParams):
         raise TypeError(f"params={p!r}: expected a WorldParams instance or None.")
-    rng = np.random.default_rng(seed)
-    num = np.arange(1, n + 1)
+    sizes = [BLOCK_SIZE] * (n // BLOCK_SIZE) + ([n % BLOCK_SIZE] if n % BLOCK_SIZE else [])
+    streams = np.random.SeedSequence(seed).spawn(len(sizes))
+    blocks, first = [], 1
+    for size, stream in zip(sizes, streams):
+        blocks.append(_generate_block(size, np.random.default_rng(stream), first, p))
+        first += size
+    if len(blocks) == 1:
+        return blocks[0]
+    world = {name: pd.concat([b[name] for b in blocks], ignore_index=True) for name in TABLES}
+    world["police"]["incident_no"] = np.arange(1, len(world["police"]) + 1)
+    world["courts"]["case_no"] = [f"C{i:05d}" for i in range(1, len(world["courts"]) + 1)]
+    return world
 
+
+def _generate_block(n, rng, first, p):
+    """One block of ``n`` residents numbered from ``first``, drawn with ``rng``."""
+    num = np.arange(first, first + n)
     # --- residency status and district (segregation) ---------------------------
     migrant = rng.random(n) < p.migrant_share
     share = np.asarray(p.district_migrant_share, dtype=float)
@@ -400,7 +420,7 @@ def generate_world(n=DEFAULT_N, seed=DEFAULT_SEED, params=None):
         "incident_no": np.arange(1, len(who) + 1),
         "subject_ref": format_id(who, "nodash") if len(who) else np.array([], dtype=object),
         "offence": kinds[rng.integers(0, len(kinds), len(who))],
-        "district": district[who - 1],
+        "district": district[who - first],
     })
     tables["police"] = police
 

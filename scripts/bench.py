@@ -1,0 +1,116 @@
+"""Measure the course's performance budgets (DESIGN §7). Run with `make bench`.
+
+Each measurement runs in a fresh process so that its peak memory (max RSS) is its own.
+
+    python scripts/bench.py                 # everything
+    python scripts/bench.py world           # world generation only
+    python scripts/bench.py notebooks       # each solution notebook's run time and kernel peak memory
+    python scripts/bench.py engine          # the simulation engine (scripts/bench_engine.py)
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+_WORLD = r"""
+import json, resource, sys, tempfile, time
+from socialcredit import generate_world, write_world
+n = int(sys.argv[1])
+t0 = time.perf_counter()
+world = generate_world(n=n)
+t1 = time.perf_counter()
+with tempfile.TemporaryDirectory() as d:
+    write_world(world, d)
+    t2 = time.perf_counter()
+print(json.dumps({"n": n, "generate_s": t1 - t0, "write_s": t2 - t1,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+_NOTEBOOK = r"""
+import json, resource, sys, time
+import nbformat
+from nbclient import NotebookClient
+path = sys.argv[1]
+nb = nbformat.read(path, as_version=4)
+t0 = time.perf_counter()
+NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}}).execute()
+t1 = time.perf_counter()
+# the kernel was this process's child: RUSAGE_CHILDREN holds its peak RSS once it has been reaped
+print(json.dumps({"wall_s": t1 - t0, "kernel_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
+def _run_json(code, *args):
+    r = subprocess.run([PY, "-c", code, *map(str, args)], capture_output=True, text=True, cwd=REPO)
+    if r.returncode != 0:
+        raise RuntimeError(f"benchmark process failed:\n{r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def bench_world(sizes=(20_000, 1_000_000), repeats=3):
+    print("World generation (generate_world, then write_world to CSV); best of", repeats)
+    print(f"{'n':>10} {'generate s':>11} {'write s':>9} {'total s':>9} {'µs/resident':>12} {'peak MB':>9}")
+    rows = []
+    for n in sizes:
+        runs = [_run_json(_WORLD, n) for _ in range(repeats if n <= 100_000 else 1)]
+        best = min(runs, key=lambda r: r["generate_s"] + r["write_s"])
+        total = best["generate_s"] + best["write_s"]
+        best["us_per_resident"] = 1e6 * total / n
+        rows.append(best)
+        print(f"{n:>10,} {best['generate_s']:>11.3f} {best['write_s']:>9.3f} {total:>9.3f} "
+              f"{best['us_per_resident']:>12.2f} {best['peak_mb']:>9.0f}")
+    if len(rows) == 2:
+        ratio = rows[1]["us_per_resident"] / rows[0]["us_per_resident"]
+        print(f"cost per resident, {sizes[1]:,} vs {sizes[0]:,}: {ratio:.2f}x (budget <= 1.5x); "
+              f"default world total {rows[0]['generate_s'] + rows[0]['write_s']:.2f} s (budget <= 2 s)")
+    return rows
+
+
+def bench_notebooks():
+    notebooks = sorted(REPO.glob("solutions/*/*.ipynb"))
+    print("Solution notebooks (nbclient, kernel start included); budget <= 10 s and < 500 MB each")
+    print(f"{'notebook':<45} {'wall s':>8} {'kernel peak MB':>15}")
+    rows = []
+    for nb in notebooks:
+        r = _run_json(_NOTEBOOK, nb, nb.parent)
+        rows.append((nb.name, r))
+        print(f"{nb.name:<45} {r['wall_s']:>8.2f} {r['kernel_peak_mb']:>15.0f}")
+    if not notebooks:
+        print("(no notebooks under solutions/)")
+    return rows
+
+
+def bench_engine():
+    script = REPO / "scripts" / "bench_engine.py"
+    if script.exists():
+        subprocess.run([PY, str(script)], check=True, cwd=REPO)
+    else:
+        print("(no simulation engine benchmark yet)")
+
+
+def main(argv):
+    which = set(argv) or {"world", "notebooks", "engine"}
+    unknown = which - {"world", "notebooks", "engine"}
+    if unknown:
+        print(f"unknown benchmark(s) {sorted(unknown)}; expected any of world, notebooks, engine", file=sys.stderr)
+        return 2
+    if "world" in which:
+        bench_world()
+        print()
+    if "notebooks" in which:
+        bench_notebooks()
+        print()
+    if "engine" in which:
+        bench_engine()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
