@@ -45,3 +45,20 @@ bench: $(STAMP)
 
 clean:
 	rm -rf .pytest_cache build src/*.egg-info
+
+# ---- instructor commands (see instructors/guide.md) -------------------------------------
+release: $(STAMP)
+	$(BIN)/python -m socialcredit release
+
+collect: $(STAMP)
+	@test -n "$(LESSON)" || { echo "usage: make collect LESSON=01-dossier (zip files in downloaded/LESSON/archive/)"; exit 2; }
+	$(BIN)/python -m socialcredit collect $(LESSON)
+
+autograde: $(STAMP)
+	$(BIN)/python -m socialcredit autograde
+
+feedback: $(STAMP)
+	$(BIN)/python -m socialcredit feedback
+
+grades: $(STAMP)
+	$(BIN)/python -m socialcredit grades

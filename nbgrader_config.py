@@ -34,3 +34,10 @@ c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTestsAndTracebacks, CS
 
 # Release notebooks carry no outputs, execution counts or editor metadata.
 c.ClearOutput.enabled = True
+
+# LMS downloads (`make collect LESSON=01-dossier`): files named <student>_<anything>_<NN-slug>.ipynb,
+# optionally with the LMS's resubmission suffix (-1, -2, ...), as Canvas and Moodle write them.
+c.ZipCollectApp.collector_plugin = "nbgrader.plugins.zipcollect.FileNameCollectorPlugin"
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/(?P<student_id>[^/_]+)_(?:[^/]*_)?(?P<file_id>\d\d-[a-z0-9-]+?)(?:-\d+)?\.ipynb$"
+)

@@ -28,10 +28,18 @@ def _seed(text):
     return value
 
 
+COURSE_COMMANDS = ("release", "collect", "autograde", "feedback", "grades")
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in COURSE_COMMANDS:
+        from .course import main as course_main
+        return course_main(argv[0], argv[1:])
     parser = argparse.ArgumentParser(prog="python -m socialcredit",
                                      description="Tools for the social-scoring course's fictional city, Lanternport.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{generate," + ",".join(COURSE_COMMANDS) + "}")
     gen = sub.add_parser("generate", help="generate a fresh world (CSV files) for a new cohort")
     gen.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     gen.add_argument("--n", type=_positive_int, default=DEFAULT_N, help=f"number of residents (default {DEFAULT_N})")

@@ -1,0 +1,156 @@
+"""The course harness: DESIGN §6's seven checks, for every lesson found under solutions/.
+
+1. regenerating the release reproduces lessons/ exactly;
+2. the release holds no solution code, no hidden test, no output;
+3. the solution autogrades to full marks, on the default seed and on a second seed;
+4. the untouched release runs to the end and scores zero, with no crash;
+5. every misconception in the bank loses points on its answer's tests;
+6. every alternative answer in the bank keeps full marks;
+7. feedback HTML contains no hidden test.
+
+Each lesson's grading is split into shards so that pytest-xdist keeps both cores busy.
+"""
+import filecmp
+import shutil
+
+import nbformat
+import pytest
+
+from harness import (REPO, SECOND_SEED, Course, answer_cells, grade_cells, hidden_test_lines, lesson_names,
+                     load_bank, nb_meta, notebook_path, outputs_or_counts, solution_lines, answer_tests, totals,
+                     visible_text)
+
+LESSONS = lesson_names()
+SHARDS = 2
+
+
+def test_there_are_lessons():
+    assert LESSONS, "no lesson found under solutions/: the harness would check nothing"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_release_reproduces_lessons_and_hides_answers(lesson, tmp_path):
+    """Checks 1 and 2."""
+    course = Course.make(tmp_path, lesson)
+    course.release()
+    fresh, committed = course.root / "lessons" / lesson, REPO / "lessons" / lesson
+    assert committed.is_dir(), f"lessons/{lesson} is missing: run `make release` and commit it"
+    cmp = filecmp.dircmp(fresh, committed, ignore=[".ipynb_checkpoints"])
+    assert not (cmp.left_only or cmp.right_only), f"release files differ: new {cmp.left_only}, stale {cmp.right_only}"
+    differing = [f for f in cmp.common_files if (fresh / f).read_bytes() != (committed / f).read_bytes()]
+    assert not differing, f"lessons/{lesson} is out of date ({differing}): run `make release` and commit"
+
+    text = notebook_path(committed.parent, lesson).read_text(encoding="utf-8")
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert marker not in text, f"the release of {lesson} contains {marker!r}"
+    released = nbformat.read(notebook_path(committed.parent, lesson), as_version=4)
+    assert not outputs_or_counts(released), f"cells with outputs or execution counts: {outputs_or_counts(released)}"
+    leaked = [ln for ln in solution_lines(course.source) + hidden_test_lines(course.source) if ln in text]
+    assert not leaked, f"solution or hidden-test lines appear in the release of {lesson}: {leaked[:5]}"
+    source_text = notebook_path(REPO / "solutions", lesson).read_text(encoding="utf-8")
+    assert not outputs_or_counts(nbformat.reads(source_text, as_version=4)), "the solution notebook carries outputs"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_bank_covers_every_answer(lesson):
+    """Checks 5 and 6 need a bank: two misconceptions and one alternative per autograded answer."""
+    bank = load_bank(lesson)
+    assert bank is not None, f"tests/banks/{lesson}.toml is missing"
+    src = nbformat.read(notebook_path(REPO / "solutions", lesson), as_version=4)
+    answers = answer_cells(src)
+    assert answers, f"{lesson} has no autograded answer cell"
+    unknown = {e["cell"] for e in bank} - set(answers)
+    assert not unknown, f"bank entries name cells that are not answer cells: {sorted(unknown)}"
+    for cell in answers:
+        assert answer_tests(cell, src), f"answer {cell} has no test cell named {cell}_tests"
+        mis = [e for e in bank if e["cell"] == cell and e["kind"] == "misconception"]
+        alt = [e for e in bank if e["cell"] == cell and e["kind"] == "alternative"]
+        assert len(mis) >= 2, f"{cell}: {len(mis)} misconception(s) in the bank, expected at least 2"
+        assert len(alt) >= 1, f"{cell}: {len(alt)} alternative answer(s) in the bank, expected at least 1"
+    names = [(e["cell"], e["name"]) for e in bank]
+    assert len(names) == len(set(names)), "two bank entries share a cell and a name"
+    ids = [nb_meta(c).get("grade_id") for c in src.cells if nb_meta(c)]
+    assert len(ids) == len(set(ids)), f"duplicate grade_ids in {lesson}"
+
+
+def _students_for(lesson, shard, course):
+    bank = load_bank(lesson) or []
+    students = {}
+    if shard == 0:
+        students["solution"] = {"kind": "solution", "nb": course.solved()}
+        students["untouched"] = {"kind": "untouched", "nb": nbformat.read(course.release(), as_version=4)}
+    for i, entry in enumerate(bank):
+        if i % SHARDS == shard:
+            name = f"{entry['kind'][:3]}{i:02d}"
+            students[name] = {**entry, "nb": course.solved(replace=(entry["cell"], entry["code"]))}
+    return students
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson,shard", [(lesson, s) for lesson in LESSONS for s in range(SHARDS)])
+def test_grading(lesson, shard, tmp_path):
+    """Checks 3 (default seed), 4, 5, 6 and 7 for one shard of the lesson's submissions."""
+    course = Course.make(tmp_path, lesson)
+    course.release()
+    students = _students_for(lesson, shard, course)
+    for name, s in students.items():
+        course.submit(name, s["nb"])
+    course.autograde()
+    src = course.source
+    auto_ids = set(grade_cells(src))
+    failures = []
+    for name, s in students.items():
+        scores = course.scores(name)
+        got, full = totals(scores, auto_ids)
+        if s["kind"] == "solution":
+            short = {k: v for k, v in scores.items() if k in auto_ids and (v[0] or 0) < v[1]}
+            if got != full:
+                failures.append(f"[3] the solution scores {got}/{full}; short on {short}")
+        elif s["kind"] == "untouched":
+            if got != 0:
+                failures.append(f"[4] the untouched release scores {got}, expected 0: "
+                                f"{ {k: v for k, v in scores.items() if v[0]} }")
+            graded = course.autograded(name)
+            unrun = [i for i, c in enumerate(graded.cells) if c.cell_type == "code" and c.execution_count is None]
+            if unrun:
+                failures.append(f"[4] the untouched release did not run to the end: cells {unrun} never ran")
+        else:
+            ids = answer_tests(s["cell"], src)
+            got_c, full_c = totals(scores, ids)
+            if s["kind"] == "misconception" and got_c >= full_c:
+                failures.append(f"[5] misconception not caught: {s['cell']} — {s['name']!r} keeps {got_c}/{full_c}")
+            if s["kind"] == "alternative" and (got_c != full_c or got != full):
+                failures.append(f"[6] alternative answer rejected: {s['cell']} — {s['name']!r} scores {got_c}/{full_c} "
+                                f"on its tests and {got}/{full} overall")
+    # check 7: feedback for every submission, none may show hidden-test source
+    hidden = hidden_test_lines(src)
+    r = course.root
+    from harness import run_nbgrader
+    fb = run_nbgrader(["generate_feedback", lesson, "--force"], r)
+    assert fb.returncode == 0, f"generate_feedback failed:\n{fb.stdout[-3000:]}{fb.stderr[-3000:]}"
+    for name in students:
+        page = (r / "feedback" / name / lesson / f"{lesson}.html").read_text(encoding="utf-8")
+        text = visible_text(page)
+        leaked = [ln for ln in hidden if ln in text]
+        if leaked:
+            failures.append(f"[7] feedback for {name} shows hidden-test source: {leaked[:3]}")
+    assert not failures, f"{lesson}, shard {shard}:\n" + "\n".join(failures)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_solution_full_marks_on_second_seed(lesson, tmp_path):
+    """Check 3 on a world generated with another seed: hidden tests compute expectations from the data."""
+    from socialcredit import generate_world, write_world
+    world_dir = tmp_path / "world"
+    write_world(generate_world(seed=SECOND_SEED), world_dir)
+    shutil.copytree(REPO / "datasets" / "real", world_dir / "real")
+    shutil.copy2(REPO / "datasets" / "DATASHEET.md", world_dir)
+    course = Course.make(tmp_path, lesson)
+    course.release()
+    course.submit("solution", course.solved())
+    course.autograde(data_dir=world_dir)
+    scores = course.scores("solution")
+    got, full = totals(scores, set(grade_cells(course.source)))
+    short = {k: v for k, v in scores.items() if v[1] and (v[0] or 0) < v[1] and k in grade_cells(course.source)}
+    assert got == full, f"on seed {SECOND_SEED} the solution of {lesson} scores {got}/{full}; short on {short}"
