@@ -12,7 +12,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # pytest options for `make test`, e.g. PYTEST_ARGS="-k world"
 PYTEST_ARGS ?=
 
-.PHONY: help env lab test datasets datasheet release autograde feedback grades collect bench clean
+.PHONY: help env lab test datasets release autograde feedback grades collect student-copy bench clean
 
 help:
 	@echo "make lab        open JupyterLab on lessons/ (creates .venv first)"
@@ -62,3 +62,7 @@ feedback: $(STAMP)
 
 grades: $(STAMP)
 	$(BIN)/python -m socialcredit grades
+
+student-copy: $(STAMP)
+	@test -n "$(DEST)" || { echo "usage: make student-copy DEST=../course-for-students"; exit 2; }
+	$(BIN)/python -m socialcredit student-copy $(DEST)

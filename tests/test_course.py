@@ -110,3 +110,14 @@ def test_make_release_leaves_lessons_unchanged(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     status = subprocess.run(["git", "status", "--porcelain", "lessons/"], cwd=clone, capture_output=True, text=True).stdout
     assert status == "", f"release changed lessons/:\n{status}"
+
+
+def test_student_copy_has_lessons_and_no_answers(tmp_path):
+    dest = tmp_path / "students"
+    r = _run(["student-copy", str(dest)], REPO)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (dest / "lessons").is_dir() and (dest / "datasets" / "citizens.csv").is_file() and (dest / "src").is_dir()
+    for kept_back in ("solutions", "tests", "instructors", "nbgrader_config.py", "gradebook.db"):
+        assert not (dest / kept_back).exists(), f"{kept_back} must not reach students"
+    r = _run(["student-copy", str(dest)], REPO)
+    assert r.returncode == 1 and "is not empty" in r.stderr, "a second copy must not overwrite the first"

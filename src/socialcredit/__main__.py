@@ -28,7 +28,7 @@ def _seed(text):
     return value
 
 
-COURSE_COMMANDS = ("release", "collect", "autograde", "feedback", "grades")
+COURSE_COMMANDS = ("release", "collect", "autograde", "feedback", "grades", "student-copy")
 
 
 def main(argv=None):

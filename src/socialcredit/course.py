@@ -7,6 +7,7 @@ Run from the course folder (the one holding ``nbgrader_config.py``)::
     python -m socialcredit autograde            # every submission in submitted/, on every core
     python -m socialcredit feedback             # feedback/ HTML, without hidden tests
     python -m socialcredit grades               # grades.csv, with a status column
+    python -m socialcredit student-copy DEST    # what to hand students: no solutions, tests or rubrics
 
 What nbgrader alone does not do, and these commands add:
 
@@ -279,6 +280,37 @@ def grades(root, out="grades.csv"):
     return rows
 
 
+#: What students get: everything needed to open and run the lessons, nothing that grades them.
+STUDENT_FILES = ("README.md", "LICENSE", "environment.yml", "pyproject.toml", "requirements.lock", "Makefile",
+                 "src", "datasets", "lessons")
+#: What stays with instructors (never copied): answers, hidden tests, banks, rubrics, gradebooks.
+INSTRUCTOR_ONLY = ("solutions", "tests", "instructors", "nbgrader_config.py", "gradebook.db", "submitted",
+                   "autograded", "feedback", "downloaded", "grades.csv", STATUS_FILE)
+
+
+def student_copy(root, dest):
+    """Copy what students need into ``dest`` (a new folder) and check that no answer came along."""
+    import shutil
+    root, dest = Path(root), Path(dest)
+    if dest.exists() and any(dest.iterdir()):
+        raise CourseError(f"dest={str(dest)!r} exists and is not empty; expected a new or empty folder.")
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
+    for name in STUDENT_FILES:
+        src = root / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=ignore)
+        elif src.is_file():
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    leaks = [str(p.relative_to(dest)) for p in dest.rglob("*.ipynb")
+             if any(m in p.read_text(encoding="utf-8") for m in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS"))]
+    if leaks:
+        shutil.rmtree(dest)
+        raise CourseError(f"solution or hidden-test markers found in {leaks}: run `make release` first.")
+    print(f"student copy written to {dest} ({', '.join(n for n in STUDENT_FILES if (dest / n).exists())})")
+    return dest
+
+
 def main(command, argv):
     import argparse
     ap = argparse.ArgumentParser(prog=f"python -m socialcredit {command}")
@@ -292,6 +324,8 @@ def main(command, argv):
         ap.add_argument("--lesson", default=None, help="only this lesson")
     if command == "grades":
         ap.add_argument("--out", default="grades.csv")
+    if command == "student-copy":
+        ap.add_argument("dest", help="a new folder to write the students' copy into")
     args = ap.parse_args(argv)
     try:
         root = course_root(args.course)
@@ -305,6 +339,8 @@ def main(command, argv):
             feedback(root)
         elif command == "grades":
             grades(root, args.out)
+        elif command == "student-copy":
+            student_copy(root, args.dest)
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
