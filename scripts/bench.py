@@ -5,11 +5,13 @@ Each measurement runs in a fresh process so that its peak memory (max RSS) is it
     python scripts/bench.py                 # everything
     python scripts/bench.py world           # world generation only
     python scripts/bench.py notebooks       # each solution notebook's run time and kernel peak memory
+    python scripts/bench.py autograde       # nbgrader autograde of one submission vs plain execution
     python scripts/bench.py engine          # the simulation engine (scripts/bench_engine.py)
 """
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -87,6 +89,32 @@ def bench_notebooks():
     return rows
 
 
+def bench_autograde():
+    """Time nbgrader's autograde of one solution submission per lesson against plain execution."""
+    import shutil
+    print("Autograde of one submission (the solution) vs plain execution; budget: <= 10% overhead")
+    print(f"{'lesson':<30} {'plain s':>8} {'autograde s':>12} {'overhead':>9}")
+    env = dict(os.environ, PATH=str(Path(PY).parent) + os.pathsep + os.environ.get("PATH", ""))
+    for nb in sorted(REPO.glob("solutions/*/*.ipynb")):
+        lesson = nb.parent.name
+        with tempfile.TemporaryDirectory() as d:
+            root = Path(d)
+            (root / "solutions").mkdir()
+            shutil.copy2(REPO / "nbgrader_config.py", root)
+            shutil.copytree(nb.parent, root / "solutions" / lesson)
+            subprocess.run([PY, "-m", "nbgrader", "generate_assignment", lesson, "--force"], cwd=root, env=env,
+                           check=True, capture_output=True)
+            sub = root / "submitted" / "student" / lesson
+            shutil.copytree(nb.parent, sub)
+            plain = _run_json(_NOTEBOOK, nb, nb.parent)["wall_s"]
+            t0 = time.perf_counter()
+            subprocess.run([PY, "-m", "nbgrader", "autograde", lesson, "--force"], cwd=root, env=env, check=True,
+                           capture_output=True)
+            graded = time.perf_counter() - t0
+        print(f"{lesson:<30} {plain:>8.2f} {graded:>12.2f} {100 * (graded / plain - 1):>8.0f}%")
+    print("(autograde includes nbgrader's own start-up and gradebook writes, about 2-3 s per process)")
+
+
 def bench_engine():
     script = REPO / "scripts" / "bench_engine.py"
     if script.exists():
@@ -96,16 +124,20 @@ def bench_engine():
 
 
 def main(argv):
-    which = set(argv) or {"world", "notebooks", "engine"}
-    unknown = which - {"world", "notebooks", "engine"}
+    everything = {"world", "notebooks", "autograde", "engine"}
+    which = set(argv) or everything
+    unknown = which - everything
     if unknown:
-        print(f"unknown benchmark(s) {sorted(unknown)}; expected any of world, notebooks, engine", file=sys.stderr)
+        print(f"unknown benchmark(s) {sorted(unknown)}; expected any of {', '.join(sorted(everything))}", file=sys.stderr)
         return 2
     if "world" in which:
         bench_world()
         print()
     if "notebooks" in which:
         bench_notebooks()
+        print()
+    if "autograde" in which:
+        bench_autograde()
         print()
     if "engine" in which:
         bench_engine()
