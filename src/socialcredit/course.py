@@ -27,7 +27,6 @@ import re
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -181,11 +180,51 @@ def _write_status(root, status):
             w.writerow(status[key])
 
 
+_WORKER = {}
+
+
+def _init_worker(root):
+    """Load nbgrader once per worker process (its start-up costs seconds; grading one notebook, a few)."""
+    import warnings
+    warnings.filterwarnings("ignore")
+    os.environ.update(_env())
+    # kernels inherit this process's stderr; their start-up warnings would drown the report
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    _WORKER["api"] = NbGraderAPI(CourseDirectory(config=config, root=str(root)), config=config)
+    _WORKER["root"] = Path(root)
+
+
+def _grade_in_worker(student, lesson):
+    root = _WORKER["root"]
+    started = time.perf_counter()
+    reason = _unreadable(root / "submitted" / student / lesson)
+    if reason is None:
+        result = _WORKER["api"].autograde(lesson, student, force=True, create=True)
+        if not result.get("success"):
+            reason = "autograde failed: " + _last_error((result.get("log") or "") + (result.get("error") or ""))
+        elif not list((root / "autograded" / student / lesson).glob("*.ipynb")):
+            reason = "autograde produced no graded notebook"
+    return {"student_id": student, "lesson": lesson, "status": "crashed" if reason else "graded",
+            "detail": reason or "", "seconds": f"{time.perf_counter() - started:.1f}"}
+
+
 def autograde(root, *, workers=None, timeout=1800, only_lesson=None, do_release=True):
     """Autograde every submission in submitted/, in parallel; never stops at a crash.
 
+    Each worker process loads nbgrader once and grades submissions one at a time;
+    every submission runs in its own kernel, so a notebook that kills its kernel
+    or is not valid JSON is reported as crashed and the others are still graded.
     Returns the list of per-submission results (``status`` graded or crashed).
     """
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    root = Path(root)
     if only_lesson:
         _check_lesson(root, only_lesson)
     if do_release:  # the gradebook must know every lesson's grade cells
@@ -197,26 +236,34 @@ def autograde(root, *, workers=None, timeout=1800, only_lesson=None, do_release=
     if not pairs:
         print("nothing to grade: submitted/<student>/<lesson>/ is empty")
         return []
-    workers = workers or os.cpu_count() or 1
-    print(f"autograding {len(pairs)} submission(s) on {workers} worker(s)")
-    results = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for res in pool.map(lambda p: _grade_one(root, *p, timeout), pairs):
-            results.append(res)
-            mark = "ok     " if res["status"] == "graded" else "CRASHED"
-            print(f"  {mark} {res['student_id']:<20} {res['lesson']:<28} {res['seconds']:>6} s  {res['detail']}")
-    # a locked gradebook is ours, not the student's fault: try those again, one at a time
-    for i, res in enumerate(results):
-        if "database is locked" in res["detail"]:
-            results[i] = _grade_one(root, res["student_id"], res["lesson"], timeout)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(pairs)))
+    print(f"autograding {len(pairs)} submission(s) on {workers} worker(s)", flush=True)
+    results = {}
+    try:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(root,)) as pool:
+            futures = {pool.submit(_grade_in_worker, *p): p for p in pairs}
+            for future in futures:
+                res = future.result()
+                results[futures[future]] = res
+                mark = "ok     " if res["status"] == "graded" else "CRASHED"
+                print(f"  {mark} {res['student_id']:<20} {res['lesson']:<28} {res['seconds']:>6} s  {res['detail']}",
+                      flush=True)
+    except BrokenProcessPool:
+        print("  a grading worker died; grading the remaining submissions one process each", flush=True)
+    # whatever a dead worker left, and any clash on the gradebook, is graded again one at a time
+    for pair in pairs:
+        res = results.get(pair)
+        if res is None or "database is locked" in res["detail"]:
+            results[pair] = _grade_one(root, *pair, timeout)
+    ordered = [results[p] for p in pairs]
     status = read_status(root)
-    status.update({(r["student_id"], r["lesson"]): r for r in results})
+    status.update({(r["student_id"], r["lesson"]): r for r in ordered})
     _write_status(root, status)
-    crashed = [r for r in results if r["status"] == "crashed"]
-    print(f"graded {len(results) - len(crashed)}, crashed {len(crashed)}")
+    crashed = [r for r in ordered if r["status"] == "crashed"]
+    print(f"graded {len(ordered) - len(crashed)}, crashed {len(crashed)}")
     for r in crashed:
         print(f"  crashed: {r['student_id']} / {r['lesson']}: {r['detail']}")
-    return results
+    return ordered
 
 
 def feedback(root):
