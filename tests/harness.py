@@ -186,6 +186,23 @@ def solution_lines(source_nb, min_len=16):
     return lines
 
 
+def public_lines(source_nb):
+    """Stripped lines that the source shows outside solution and hidden-test regions (not secrets)."""
+    out = set()
+    for c in source_nb.cells:
+        if c.cell_type == "markdown" and nb_meta(c).get("solution"):
+            continue
+        inside = False
+        for ln in c.source.split("\n"):
+            if "### BEGIN SOLUTION" in ln or "### BEGIN HIDDEN TESTS" in ln:
+                inside = True
+            elif "### END SOLUTION" in ln or "### END HIDDEN TESTS" in ln:
+                inside = False
+            elif not inside:
+                out.add(ln.strip())
+    return out
+
+
 def outputs_or_counts(nb):
     return [i for i, c in enumerate(nb.cells) if c.get("outputs") or c.get("execution_count")]
 

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from harness import (REPO, SECOND_SEED, Course, answer_cells, grade_cells, hidden_test_lines, lesson_names,
-                     load_bank, nb_meta, notebook_path, outputs_or_counts, solution_lines, answer_tests, totals,
+                     load_bank, nb_meta, notebook_path, outputs_or_counts, public_lines, solution_lines, answer_tests, totals,
                      visible_text)
 
 LESSONS = lesson_names()
@@ -45,7 +45,9 @@ def test_release_reproduces_lessons_and_hides_answers(lesson, tmp_path):
         assert marker not in text, f"the release of {lesson} contains {marker!r}"
     released = nbformat.read(notebook_path(committed.parent, lesson), as_version=4)
     assert not outputs_or_counts(released), f"cells with outputs or execution counts: {outputs_or_counts(released)}"
-    leaked = [ln for ln in solution_lines(course.source) + hidden_test_lines(course.source) if ln in text]
+    public = public_lines(course.source)
+    secret = [ln for ln in solution_lines(course.source) + hidden_test_lines(course.source) if ln not in public]
+    leaked = [ln for ln in secret if ln in text]
     assert not leaked, f"solution or hidden-test lines appear in the release of {lesson}: {leaked[:5]}"
     source_text = notebook_path(REPO / "solutions", lesson).read_text(encoding="utf-8")
     assert not outputs_or_counts(nbformat.reads(source_text, as_version=4)), "the solution notebook carries outputs"
@@ -123,7 +125,8 @@ def test_grading(lesson, shard, tmp_path):
                 failures.append(f"[6] alternative answer rejected: {s['cell']} — {s['name']!r} scores {got_c}/{full_c} "
                                 f"on its tests and {got}/{full} overall")
     # check 7: feedback for every submission, none may show hidden-test source
-    hidden = hidden_test_lines(src)
+    public = public_lines(src)
+    hidden = [ln for ln in hidden_test_lines(src) if ln not in public]
     r = course.root
     from harness import run_nbgrader
     fb = run_nbgrader(["generate_feedback", lesson, "--force"], r)
