@@ -12,9 +12,9 @@ import pytest
 from scipy import stats
 
 import socialcredit.simulate as sim
+from sim_metrics import _district_level, group_rates, record_gap
 from socialcredit.simulate import (INTERVENTIONS, CityEnvironment, Decisions, ScoringPolicy, SimParams,
-                                   check_interventions, group_rates, patrol_shares, patrol_truth_distance,
-                                   record_gap, simulate, urn)
+                                   check_interventions, patrol_shares, patrol_truth_distance, simulate, urn)
 from socialcredit.world import generate_world
 
 
@@ -354,7 +354,7 @@ def test_resident_level_sums_to_district_level(small):
     assert per.loc[per["year"] == 0, "score"].isna().all() and per.loc[per["year"] > 0, "score"].notna().all()
     pd.testing.assert_frame_equal(group_rates(per), group_rates(agg), check_exact=False, rtol=1e-9)
     key = ["year", "district", "hukou"]
-    pd.testing.assert_frame_equal(sim._district_level(per).sort_values(key).reset_index(drop=True),
+    pd.testing.assert_frame_equal(_district_level(per).sort_values(key).reset_index(drop=True),
                                   agg.sort_values(key).reset_index(drop=True), check_exact=False, rtol=1e-9)
 
 
