@@ -21,6 +21,8 @@ import nbformat
 REPO = Path(__file__).resolve().parents[1]
 BANKS = REPO / "tests" / "banks"
 SECOND_SEED = 7
+# grading runs one kernel per core: multi-threaded BLAS in each would oversubscribe the cores
+SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def lesson_names():
@@ -86,6 +88,7 @@ def _env(data_dir=None):
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.pop("SOCIALCREDIT_DATA", None)
+    env.update(SINGLE_THREAD)
     if data_dir is not None:
         env["SOCIALCREDIT_DATA"] = str(data_dir)
     return env
@@ -187,7 +190,9 @@ def solution_lines(source_nb, min_len=16):
 
 
 def public_lines(source_nb):
-    """Stripped lines that the source shows outside solution and hidden-test regions (not secrets)."""
+    """Stripped lines that the source shows outside solution and hidden-test regions (not secrets).
+
+    A secret line that occurs inside one of these (say, code quoted in a prompt) is public too."""
     out = set()
     for c in source_nb.cells:
         if c.cell_type == "markdown" and nb_meta(c).get("solution"):

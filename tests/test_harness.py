@@ -40,12 +40,13 @@ def test_release_reproduces_lessons_and_hides_answers(lesson, tmp_path):
     differing = [f for f in cmp.common_files if (fresh / f).read_bytes() != (committed / f).read_bytes()]
     assert not differing, f"lessons/{lesson} is out of date ({differing}): run `make release` and commit"
 
-    text = notebook_path(committed.parent, lesson).read_text(encoding="utf-8")
+    released = nbformat.read(notebook_path(committed.parent, lesson), as_version=4)
+    # compare with the cells' own text, not the JSON file (where quotes are escaped)
+    text = "\n".join(c.source for c in released.cells)
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
         assert marker not in text, f"the release of {lesson} contains {marker!r}"
-    released = nbformat.read(notebook_path(committed.parent, lesson), as_version=4)
     assert not outputs_or_counts(released), f"cells with outputs or execution counts: {outputs_or_counts(released)}"
-    public = public_lines(course.source)
+    public = "\n".join(public_lines(course.source))
     secret = [ln for ln in solution_lines(course.source) + hidden_test_lines(course.source) if ln not in public]
     leaked = [ln for ln in secret if ln in text]
     assert not leaked, f"solution or hidden-test lines appear in the release of {lesson}: {leaked[:5]}"
@@ -125,7 +126,7 @@ def test_grading(lesson, shard, tmp_path):
                 failures.append(f"[6] alternative answer rejected: {s['cell']} — {s['name']!r} scores {got_c}/{full_c} "
                                 f"on its tests and {got}/{full} overall")
     # check 7: feedback for every submission, none may show hidden-test source
-    public = public_lines(src)
+    public = "\n".join(public_lines(src))
     hidden = [ln for ln in hidden_test_lines(src) if ln not in public]
     r = course.root
     from harness import run_nbgrader

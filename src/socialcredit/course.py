@@ -59,6 +59,9 @@ def _env():
     # nbgrader runs the `alembic` executable for a new gradebook: it must be on PATH
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    # grading runs one kernel per core: multi-threaded BLAS in each would oversubscribe the cores
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")
     return env
 
 
