@@ -33,7 +33,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=lessons $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist worksteal $(PYTEST_ARGS)
 
 datasets: $(STAMP)
 	$(BIN)/python -m socialcredit generate --seed $(SEED) --n $(N) --out datasets
