@@ -6,8 +6,6 @@ Everything happens in a temporary folder, never in the repository.
 from __future__ import annotations
 
 import html
-import json
-import os
 import re
 import shutil
 import subprocess
@@ -21,8 +19,6 @@ import nbformat
 REPO = Path(__file__).resolve().parents[1]
 BANKS = REPO / "tests" / "banks"
 SECOND_SEED = 7
-# grading runs one kernel per core: multi-threaded BLAS in each would oversubscribe the cores
-SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def lesson_names():
@@ -85,10 +81,10 @@ def load_bank(lesson):
 
 
 def _env(data_dir=None):
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    """The instructor commands' environment (alembic on PATH, one BLAS thread per kernel), with our data folder."""
+    from socialcredit.course import _env as course_env
+    env = course_env()
     env.pop("SOCIALCREDIT_DATA", None)
-    env.update(SINGLE_THREAD)
     if data_dir is not None:
         env["SOCIALCREDIT_DATA"] = str(data_dir)
     return env
@@ -215,7 +211,3 @@ def outputs_or_counts(nb):
 def totals(scores, ids=None):
     items = [v for k, v in scores.items() if ids is None or k in ids]
     return sum(s or 0 for s, _ in items), sum(m or 0 for _, m in items)
-
-
-def dumps(obj):
-    return json.dumps(obj, indent=1, default=str)

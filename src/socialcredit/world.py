@@ -506,12 +506,5 @@ def _generate_block(n, rng, first, p):
     return tables
 
 
-def params_table(params=None):
-    """The generator's parameters as a tidy table (name, value, doc line)."""
-    p = params if params is not None else WorldParams()
-    rows = [{"parameter": f.name, "value": repr(getattr(p, f.name))} for f in dataclasses.fields(p)]
-    return pd.DataFrame(rows)
-
-
 __all__ = ["CITY", "DEFAULT_SEED", "DEFAULT_N", "DISTRICTS", "AGENCY_TABLES", "TABLES",
-           "WorldParams", "generate_world", "format_id", "params_table"]
+           "WorldParams", "generate_world", "format_id"]
