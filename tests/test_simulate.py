@@ -5,6 +5,7 @@ several standard errors wide, and each is paired with a check that a wrong
 model (a different limit, a narrower spread, no feedback) would fail.
 """
 import doctest
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -13,8 +14,9 @@ from scipy import stats
 
 import socialcredit.simulate as sim
 from sim_metrics import _district_level, group_rates, record_gap
-from socialcredit.simulate import (INTERVENTIONS, CityEnvironment, Decisions, ScoringPolicy, SimParams,
-                                   check_interventions, patrol_shares, patrol_truth_distance, simulate, urn)
+from socialcredit.simulate import (INTERVENTIONS, LOOPS, CityEnvironment, Decisions, ScoringPolicy, SimParams,
+                                   check_interventions, loop_params, patrol_shares, patrol_truth_distance, simulate,
+                                   urn)
 from socialcredit.world import generate_world
 
 
@@ -522,3 +524,160 @@ def test_module_states_its_scope():
     # the steps students may write are documented, and the package has no public function with their names
     assert "allocate(records, population)" in doc and "update_ratings(displayed, received" in doc
     assert not any(hasattr(sim, name) for name in ("allocate", "update_ratings", "allocate_patrols"))
+
+
+# --------------------------------------------------------------------------- the loop switches (loops=)
+
+_PARAM_LOOPS = {"sanctions_cut_income": ("ban_income_cut", "denial_income_cut"),
+                "denial_raises_default": ("denial_default_logit",),
+                "ratings_anchor": ("rating_anchor",), "rating_stigma": ("rating_stigma",)}
+
+
+def test_loops_names_are_the_documented_ones():
+    assert LOOPS == ("patrols_follow_records", "sanctions_cut_income", "denial_raises_default", "ratings_anchor",
+                     "rating_stigma")
+    for name in LOOPS:
+        assert name in simulate.__doc__ and name in sim.__doc__
+
+
+def test_all_loops_named_is_the_default_model(small):
+    c, t = small
+    full = simulate(c, t, years=4, interventions={"audit": 0.2})
+    for loops in (LOOPS, list(reversed(LOOPS)), set(LOOPS), iter(LOOPS), LOOPS + LOOPS[:2]):
+        pd.testing.assert_frame_equal(simulate(c, t, years=4, interventions={"audit": 0.2}, loops=loops), full,
+                                      check_exact=True)
+
+
+@pytest.mark.parametrize("loop", sorted(_PARAM_LOOPS))
+def test_each_loop_off_is_exactly_its_parameters_at_zero(small, loop):
+    """Switching one loop off = setting its SimParams fields to 0, and nothing else."""
+    c, t = small
+    off = simulate(c, t, years=5, loops=set(LOOPS) - {loop})
+    zeroed = simulate(c, t, years=5, params=SimParams(**{f: 0.0 for f in _PARAM_LOOPS[loop]}))
+    pd.testing.assert_frame_equal(off, zeroed, check_exact=True)
+    assert not off.equals(simulate(c, t, years=5)), f"switching {loop} off changed nothing"
+    # params= is respected for the fields of the loops that stay on
+    custom = SimParams(rating_weight=0.3, ban_income_cut=0.2)
+    pd.testing.assert_frame_equal(
+        simulate(c, t, years=3, loops=set(LOOPS) - {loop}, params=custom),
+        simulate(c, t, years=3, params=replace(custom, **{f: 0.0 for f in _PARAM_LOOPS[loop]})), check_exact=True)
+
+
+def test_loop_params_zeroes_only_the_switched_off_fields():
+    p = loop_params(None, ())
+    assert (p.ban_income_cut, p.denial_income_cut, p.denial_default_logit, p.rating_anchor, p.rating_stigma) == (0,) * 5
+    d = SimParams()
+    assert (p.income_year_sd, p.shock_income_cut, p.rating_weight) == (d.income_year_sd, d.shock_income_cut,
+                                                                       d.rating_weight)
+    assert loop_params(d, LOOPS) is d
+    assert loop_params(None, ["rating_stigma"]).rating_stigma == d.rating_stigma
+
+
+def _one_year(c, t, loops, *, ban, deny, rating=None):
+    if rating is not None:
+        c = c.assign(mean_rating=rating)
+    env = CityEnvironment(c, t, rng=5, params=loop_params(None, loops))
+    share = env.pop_share.copy()
+    return env.step(Decisions(share, ban, deny))
+
+
+@pytest.mark.parametrize("loops", [(), ("denial_raises_default", "ratings_anchor", "rating_stigma")])
+def test_without_sanctions_cut_income_a_sanction_costs_no_income(world, loops):
+    c, t = world
+    n = len(c)
+    free = _one_year(c, t, loops, ban=np.zeros(n, bool), deny=np.zeros(n, bool))
+    hit = _one_year(c, t, loops, ban=np.ones(n, bool), deny=np.ones(n, bool))
+    np.testing.assert_array_equal(hit.income, free.income)
+    on = _one_year(c, t, LOOPS, ban=np.ones(n, bool), deny=np.ones(n, bool))
+    assert (on.income < free.income).all()  # with the loop on, every sanctioned resident earns less
+
+
+def test_without_denial_raises_default_a_denial_adds_no_default(world):
+    c, t = world
+    n = len(c)
+    nothing = np.zeros(n, bool)
+    for loops, same in [((), True), (("denial_raises_default",), False)]:
+        free = _one_year(c, t, loops, ban=nothing, deny=nothing)
+        denied = _one_year(c, t, loops, ban=nothing, deny=np.ones(n, bool))
+        assert np.array_equal(denied.defaults[1], free.defaults[1]) == same
+        np.testing.assert_array_equal(denied.income, free.income)  # income cuts are off in both
+    # and denial's income cut raises defaults through the debt burden even with this loop off
+    free = _one_year(c, t, ("sanctions_cut_income",), ban=nothing, deny=nothing)
+    denied = _one_year(c, t, ("sanctions_cut_income",), ban=nothing, deny=np.ones(n, bool))
+    assert denied.defaults[1].sum() > free.defaults[1].sum()
+
+
+def test_without_rating_stigma_a_ban_costs_no_stars(world):
+    c, t = world
+    n = len(c)
+    nothing = np.zeros(n, bool)
+    for loops, same in [((), True), (("rating_stigma",), False)]:
+        free = _one_year(c, t, loops, ban=nothing, deny=nothing)
+        banned = _one_year(c, t, loops, ban=np.ones(n, bool), deny=nothing)
+        assert np.array_equal(banned.rating, free.rating) == same
+
+
+def test_without_ratings_anchor_stars_ignore_the_displayed_rating(world):
+    """Two cities that differ only in last year's displayed ratings: this year's stars are the same."""
+    c, t = world
+    n = len(c)
+    nothing = np.zeros(n, bool)
+    w = SimParams().rating_weight
+    # same city mean (the anchor is the distance from it), opposite displayed ratings per resident
+    low = np.where(np.arange(n) % 2 == 0, 2.0, 4.5)
+    high = 6.5 - low
+    for loops, same in [((), True), (("ratings_anchor",), False)]:
+        a = _one_year(c, t, loops, ban=nothing, deny=nothing, rating=low).rating
+        b = _one_year(c, t, loops, ban=nothing, deny=nothing, rating=high).rating
+        rated = (a != low) | (b != high)
+        stars_a = (a - (1 - w) * low) / w
+        stars_b = (b - (1 - w) * high) / w
+        assert np.allclose(stars_a[rated], stars_b[rated]) == same
+
+
+def test_patrols_frozen_without_their_loop(small):
+    c, t = small
+    frozen = patrol_shares(simulate(c, t, years=6, loops=set(LOOPS) - {"patrols_follow_records"}))
+    assert np.allclose(frozen.to_numpy(), frozen.loc[[0]].to_numpy(), rtol=0, atol=1e-12), frozen.round(4)
+    moving = patrol_shares(simulate(c, t, years=6))
+    assert (moving.loc[6] - moving.loc[0]).abs().max() > 0.01
+    # audits still mix in; a given allocate= step is the patrol rule either way
+    audit = patrol_shares(simulate(c, t, years=3, loops=(), interventions={"audit": 0.4}))
+    assert not np.allclose(audit.loc[3], audit.loc[0])
+    per_capita = patrol_shares(simulate(c, t, years=3, loops=(), allocate=lambda r, p: p / p.sum()))
+    pop = c["district"].value_counts(normalize=True)
+    assert np.allclose(per_capita.loc[3], pop.reindex(per_capita.columns))
+
+
+def test_no_feedback_still_accumulates_records_into_bans(world):
+    """loops=(): the score still adds records up year after year, so bans grow; keeping one year stops that."""
+    c, t = world
+    banned = {}
+    for label, iv in [("keep", None), ("forget", {"forget": 1})]:
+        r = group_rates(simulate(c, t, years=10, loops=(), interventions=iv))["ban_rate"].unstack("hukou")
+        banned[label] = r
+    assert (banned["keep"].loc[10] > 1.5 * banned["keep"].loc[1]).all()
+    assert (banned["forget"].loc[10] < 0.6 * banned["keep"].loc[10]).all()
+
+
+@pytest.mark.parametrize("loops,error,match", [
+    ("ratings_anchor", TypeError, r"\('ratings_anchor',\).*single string"),
+    (["ratings_anchor", "stigma"], ValueError, r"'stigma'.*patrols_follow_records.*rating_stigma"),
+    (["Ratings_Anchor"], ValueError, "Ratings_Anchor"),
+    (3, TypeError, "loops=3.*int"),
+    ([1], TypeError, "holds 1"),
+    ({"ratings_anchor": False}, TypeError, "not a dict"),   # {name: False} must not mean "on"
+])
+def test_loops_errors_name_the_bad_value(small, loops, error, match):
+    c, t = small
+    with pytest.raises(error, match=match):
+        simulate(c, t, years=1, loops=loops)
+
+
+def test_own_policy_cannot_silently_ignore_the_patrol_switch(small):
+    c, t = small
+    with pytest.raises(ValueError, match="patrols_follow_records=False"):
+        simulate(c, t, years=1, loops=(), policy=ScoringPolicy())
+    # the same model built by hand: a frozen-patrol policy, the other loops off through loops=
+    own = simulate(c, t, years=3, policy=ScoringPolicy(patrols_follow_records=False), loops=["patrols_follow_records"])
+    pd.testing.assert_frame_equal(own, simulate(c, t, years=3, loops=()), check_exact=True)

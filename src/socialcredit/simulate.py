@@ -29,19 +29,29 @@ The world and the policy have separate random generators (``world_seed`` and
 
 The loops
 ---------
-* **Patrols follow records.** A district's patrol share is its share of the
+Each loop has a name in :data:`LOOPS` and can be switched off alone
+(``simulate(..., loops=...)``; ``loops=()`` is "no feedback at all"), so that a
+gap can be attributed to a mechanism by ablation rather than by assertion.
+
+* **Patrols follow records** (``patrols_follow_records``). A district's patrol share is its share of the
   recorded offences the police keep; an offence is recorded with probability
   ``min(1, budget * patrol_share / population_share)`` (patrols per resident).
   True offence rates depend on age and latent reliability only, never on
   residency status, as in :mod:`socialcredit.world`. With two districts of
   equal size this is exactly the urn of Ensign et al. (2018), simulated on its
   own by :func:`urn`.
-* **Sanctions cut income and raise defaults.** A ban or a loan denial this
-  year cuts this year's income (and a denial removes the chance to refinance),
-  so the sanctioned default more, which lowers their score next year.
-* **Ratings punish the already low-rated.** Raters see a resident's displayed
-  rating and shade their stars towards it, and publicly banned residents lose
-  stars, on top of the in-group bias of :mod:`socialcredit.world`.
+* **Sanctions cut income and raise defaults** (``sanctions_cut_income``,
+  ``denial_raises_default``). A ban or a loan denial this year cuts this year's
+  income (and a denial removes the chance to refinance), so the sanctioned
+  default more, which lowers their score next year.
+* **Ratings punish the already low-rated** (``ratings_anchor``,
+  ``rating_stigma``). Raters see a resident's displayed rating and shade their
+  stars towards it, and publicly banned residents lose stars, on top of the
+  in-group bias of :mod:`socialcredit.world`.
+
+Not a loop: the score adds up every record and default the agencies keep, year
+after year, against fixed cut-offs, so sanctions accumulate even with every
+loop off. ``interventions={"forget": 1}`` keeps one year of records only.
 
 Interventions (``interventions=`` of :func:`simulate` / :class:`ScoringPolicy`)
 -------------------------------------------------------------------------------
@@ -95,7 +105,7 @@ True
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -108,6 +118,16 @@ INTERVENTIONS = {
     "audit": "share of patrol units placed uniformly at random over residents (a number in [0, 1])",
     "correction": "Ensign et al.'s correction when counting incidents for patrol allocation (True or False)",
     "appeal": "share of bans and loan denials overturned on appeal (a number in [0, 1])",
+}
+#: the feedback mechanisms, each a switch of :func:`simulate` (``loops=``); see :func:`check_loops`
+LOOPS = ("patrols_follow_records", "sanctions_cut_income", "denial_raises_default", "ratings_anchor",
+         "rating_stigma")
+#: the SimParams fields each loop sets to 0 when it is switched off (patrols are the policy's, not a parameter)
+_LOOP_PARAMS = {
+    "sanctions_cut_income": ("ban_income_cut", "denial_income_cut"),
+    "denial_raises_default": ("denial_default_logit",),
+    "ratings_anchor": ("rating_anchor",),
+    "rating_stigma": ("rating_stigma",),
 }
 #: largest per-resident history (rows = residents x years) that level="resident" will build
 MAX_RESIDENT_ROWS = 5_000_000
@@ -200,6 +220,92 @@ def check_interventions(interventions):
         else:
             out[name] = _check_share(value, f"interventions[{name!r}]")
     return out
+
+
+def check_loops(loops):
+    """Validate a choice of feedback loops; return the names that stay on.
+
+    Parameters
+    ----------
+    loops : iterable of str or None
+        Names from :data:`LOOPS`. ``None`` keeps every loop on (the default
+        model); ``()`` switches every loop off; otherwise only the named loops
+        stay on. Order and repeats do not matter.
+
+    Returns
+    -------
+    frozenset of str
+        The loops that stay on.
+
+    Raises
+    ------
+    TypeError
+        If ``loops`` is a single string (write ``("ratings_anchor",)``, not
+        ``"ratings_anchor"``), a dict, not iterable, or holds something other
+        than strings.
+    ValueError
+        If a name is not in :data:`LOOPS`.
+
+    Examples
+    --------
+    >>> sorted(check_loops(["rating_stigma", "ratings_anchor"]))
+    ['rating_stigma', 'ratings_anchor']
+    >>> check_loops(()) == frozenset()
+    True
+    >>> check_loops(None) == frozenset(LOOPS)
+    True
+    """
+    if loops is None:
+        return frozenset(LOOPS)
+    if isinstance(loops, (str, bytes)):
+        raise TypeError(f"loops={loops!r}: expected a collection of loop names, such as ({loops!r},) or "
+                        f"[{loops!r}], not a single string. The loops are {', '.join(LOOPS)}.")
+    if isinstance(loops, dict):
+        raise TypeError(f"loops={loops!r}: expected a collection of the names that stay on, not a dict; "
+                        f"e.g. loops=set(LOOPS) - {{'rating_stigma'}}. The loops are {', '.join(LOOPS)}.")
+    try:
+        names = list(loops)
+    except TypeError:
+        raise TypeError(f"loops={loops!r}: expected None (every loop on) or a collection of names from "
+                        f"{LOOPS}, got {type(loops).__name__}.") from None
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"loops holds {name!r} ({type(name).__name__}); expected loop names (strings) "
+                            f"from {LOOPS}.")
+        if name not in LOOPS:
+            raise ValueError(f"Unknown loop {name!r} in loops=; expected names from {LOOPS}.")
+    return frozenset(names)
+
+
+def loop_params(params, loops):
+    """``params`` with the strength of every loop that is off set to 0.
+
+    Parameters
+    ----------
+    params : SimParams or None
+        The mechanisms' strengths (``None``: the defaults).
+    loops : iterable of str or None
+        The loops that stay on (see :func:`check_loops`).
+
+    Returns
+    -------
+    SimParams
+        The same object if no parameter changes, else a copy with the fields
+        of the switched-off loops at 0 (``patrols_follow_records`` belongs to
+        the policy and changes no parameter).
+
+    Examples
+    --------
+    >>> p = loop_params(None, ["ratings_anchor"])
+    >>> p.rating_anchor, p.rating_stigma, p.ban_income_cut, p.denial_default_logit
+    (0.5, 0.0, 0.0, 0.0)
+    """
+    p = SimParams() if params is None else params
+    if not isinstance(p, SimParams):
+        raise TypeError(f"params={p!r}: expected a SimParams instance or None.")
+    on = check_loops(loops)
+    off = {f: 0.0 for name, fields in _LOOP_PARAMS.items() if name not in on for f in fields}
+    return replace(p, **off) if off else p
 
 
 # --------------------------------------------------------------------------- the Ensign et al. urn
@@ -789,6 +895,12 @@ class ScoringPolicy:
         See :data:`INTERVENTIONS`.
     allocate : callable, optional
         ``allocate(records, population) -> shares`` (see the module docstring).
+        It replaces the patrol rule, whatever ``patrols_follow_records`` says.
+    patrols_follow_records : bool
+        The first loop. ``True`` (default): the patrol rule allocates by the
+        records kept. ``False``: patrols stay at their year-0 shares (the
+        world's own patrols, ``detection[0] * population`` normalised), so new
+        records never move them; audits, if any, are still mixed in.
     score : callable, optional
         ``score(residents) -> scores``: a per-resident DataFrame with columns
         ``district``, ``hukou``, ``recorded_offences``, ``defaults``,
@@ -808,8 +920,12 @@ class ScoringPolicy:
     """
 
     def __init__(self, *, interventions=None, allocate=None, score=None, base_points=1000.0, per_record=-25.0,
-                 per_default=-60.0, per_star=100.0, ban_below=780.0, deny_below=880.0, patrol_units=1000):
+                 per_default=-60.0, per_star=100.0, ban_below=780.0, deny_below=880.0, patrol_units=1000,
+                 patrols_follow_records=True):
         self.interventions = check_interventions(interventions)
+        if not isinstance(patrols_follow_records, (bool, np.bool_)):
+            raise TypeError(f"patrols_follow_records={patrols_follow_records!r}: expected True or False.")
+        self.patrols_follow_records = bool(patrols_follow_records)
         for name, f, contract in (("allocate", allocate, "allocate(records, population)"),
                                   ("score", score, "score(residents)")):
             if f is not None and not callable(f):
@@ -876,7 +992,11 @@ class ScoringPolicy:
         lo = 0 if iv["forget"] is None else max(0, t + 1 - iv["forget"])
         kept = np.sum(self._counted[lo:t + 1], axis=0).astype(float)
         pop = np.asarray(obs.population, dtype=float)
-        share = self._allocate(kept, pop, obs.districts)
+        if self.patrols_follow_records or self.allocate is not None:
+            share = self._allocate(kept, pop, obs.districts)
+        else:  # the loop is off: the year-0 patrols, whatever the records say
+            share = np.asarray(obs.detection[0], dtype=float) * pop
+            share = share / share.sum() if share.sum() > 0 else pop / pop.sum()
         if iv["audit"] > 0:
             units = int(round(iv["audit"] * self.patrol_units))
             random_part = rng.multinomial(units, pop / pop.sum()) / self.patrol_units
@@ -908,8 +1028,8 @@ class ScoringPolicy:
 
 # --------------------------------------------------------------------------- running it
 
-def simulate(citizens, truth, *, years=10, policy=None, interventions=None, allocate=None, update_ratings=None,
-             world_seed=0, policy_seed=1, params=None, level="district"):
+def simulate(citizens, truth, *, years=10, loops=None, policy=None, interventions=None, allocate=None,
+             update_ratings=None, world_seed=0, policy_seed=1, params=None, level="district"):
     """Run Lanternport forward ``years`` years under a policy; return the history.
 
     Parameters
@@ -918,9 +1038,34 @@ def simulate(citizens, truth, *, years=10, policy=None, interventions=None, allo
         Year 0: the ``citizens`` and ``truth`` tables of the generated world.
     years : int, keyword-only
         Years to simulate (>= 1).
+    loops : iterable of str or None, keyword-only
+        Which feedback loops stay on, by name from :data:`LOOPS`. ``None``
+        (default): all of them. ``()``: none, so records still add up year
+        after year against fixed cut-offs but nothing feeds back.
+        ``("ratings_anchor",)``: only that one. A loop that is off:
+
+        ``patrols_follow_records``
+            patrol shares stay at their year-0 shares (an ``allocate=`` step,
+            if given, replaces the patrol rule whether this loop is on or off:
+            ``loops=(), allocate=per_capita`` is "no feedback, patrols per
+            resident"; with your own ``policy=`` this loop must stay on, switch
+            it off in the policy instead: ``ScoringPolicy(patrols_follow_records=False)``).
+        ``sanctions_cut_income``
+            a ban or a loan denial costs no income
+            (``SimParams.ban_income_cut`` and ``denial_income_cut`` are 0).
+        ``denial_raises_default``
+            a denial does not raise the odds of default (``denial_default_logit`` 0).
+        ``ratings_anchor``
+            raters do not shade their stars towards the displayed rating (``rating_anchor`` 0).
+        ``rating_stigma``
+            a public ban costs no stars (``rating_stigma`` 0).
+
+        These override the same fields of ``params``. Records kept one year
+        only is an intervention, not a loop: ``interventions={"forget": 1}``.
     policy : callable, optional
         ``policy(observation, rng) -> Decisions``. Defaults to
-        ``ScoringPolicy(interventions=interventions, allocate=allocate)``.
+        ``ScoringPolicy(interventions=interventions, allocate=allocate,
+        patrols_follow_records=...)`` (from ``loops``).
     interventions : dict, optional
         ``forget``, ``audit``, ``correction``, ``appeal`` (see
         :data:`INTERVENTIONS`); only with the default policy.
@@ -951,8 +1096,12 @@ def simulate(citizens, truth, *, years=10, policy=None, interventions=None, allo
     >>> h = simulate(w["citizens"], w["truth"], years=2, interventions={"audit": 0.3})
     >>> int(h.loc[h["year"] == 0, "residents"].sum())
     1000
+    >>> no_feedback = simulate(w["citizens"], w["truth"], years=2, loops=())
+    >>> only_ratings = simulate(w["citizens"], w["truth"], years=2, loops=["ratings_anchor", "rating_stigma"])
     """
     years = _check_int(years, "years", minimum=1)
+    on = check_loops(loops)
+    params = loop_params(params, on) if loops is not None else params
     if level not in ("district", "resident"):
         raise ValueError(f"level={level!r}: expected 'district' or 'resident'.")
     if level == "resident" and len(citizens) * (years + 1) > MAX_RESIDENT_ROWS:
@@ -965,8 +1114,13 @@ def simulate(citizens, truth, *, years=10, policy=None, interventions=None, allo
         raise ValueError("world_seed and policy_seed are the same Generator; expected separate generators "
                          "(or int seeds), so that the policy's randomness cannot shift the world's.")
     if policy is None:
-        policy = ScoringPolicy(interventions=interventions, allocate=allocate)
+        policy = ScoringPolicy(interventions=interventions, allocate=allocate,
+                               patrols_follow_records="patrols_follow_records" in on)
     else:
+        if "patrols_follow_records" not in on:
+            raise ValueError("loops= leaves out 'patrols_follow_records', but patrols belong to the policy and "
+                             "you passed your own policy=; switch the loop off there instead "
+                             "(e.g. ScoringPolicy(patrols_follow_records=False)) and keep it in loops=.")
         if interventions is not None or allocate is not None:
             raise ValueError("interventions= and allocate= configure the default policy; with your own policy, "
                              "pass them to it instead (e.g. ScoringPolicy(interventions=...)).")
@@ -1019,6 +1173,6 @@ def patrol_truth_distance(history):
     return (0.5 * (shares - true).abs().sum(axis=1)).rename("patrol_truth_distance")
 
 
-__all__ = ["INTERVENTIONS", "MAX_RESIDENT_ROWS", "LOW_RATING", "SimParams", "Observation", "Decisions",
-           "CityEnvironment", "ScoringPolicy", "check_interventions", "urn", "simulate",
+__all__ = ["INTERVENTIONS", "LOOPS", "MAX_RESIDENT_ROWS", "LOW_RATING", "SimParams", "Observation", "Decisions",
+           "CityEnvironment", "ScoringPolicy", "check_interventions", "check_loops", "loop_params", "urn", "simulate",
            "patrol_shares", "patrol_truth_distance"]
