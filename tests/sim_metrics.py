@@ -3,7 +3,8 @@ per-group rates and the record gap are answers to Lesson 5's exercises."""
 import numpy as np
 import pandas as pd
 
-from socialcredit.simulate import _DISTRICT_COLUMNS, LOW_RATING
+from socialcredit.simulate import LOW_RATING
+from socialcredit.simulate.environment import _DISTRICT_COLUMNS
 
 _SUMS = ("residents", "true_offences", "recorded_offences", "banned", "loan_denied", "borrowers", "defaults",
          "listed", "total_income", "total_rating", "low_rated")

@@ -1,4 +1,4 @@
-"""Tests of socialcredit.simulate: the Ensign et al. urn, the city engine, its metrics.
+"""Tests of socialcredit.simulate: the Ensign et al. urn, the city engine and its loop switches, its metrics.
 
 Statistical claims are stated as rates over many seeded runs, with tolerances
 several standard errors wide, and each is paired with a check that a wrong
@@ -13,6 +13,7 @@ import pytest
 from scipy import stats
 
 import socialcredit.simulate as sim
+from socialcredit.simulate import ensign_urn, environment, metrics, params, policy, run
 from sim_metrics import _district_level, group_rates, record_gap
 from socialcredit.simulate import (INTERVENTIONS, LOOPS, CityEnvironment, Decisions, ScoringPolicy, SimParams,
                                    check_interventions, loop_params, patrol_shares, patrol_truth_distance, simulate,
@@ -136,8 +137,8 @@ def test_correction_with_equal_rates_forgets_history():
 @pytest.mark.parametrize("p,expected", [(0.75, 1 / 3), (0.25, 1.0), (0.5, 1.0), (0.9, 0.1 / 0.9)])
 def test_ensign_weight_by_hand(p, expected):
     """(1 - p_i) / max(p_A, p_B); equal to min(p) / p_i with two regions."""
-    assert sim._ensign_weight(p, 1 - p) == pytest.approx(expected)
-    assert sim._ensign_weight(p, 1 - p) == pytest.approx(min(p, 1 - p) / p)
+    assert ensign_urn._ensign_weight(p, 1 - p) == pytest.approx(expected)
+    assert ensign_urn._ensign_weight(p, 1 - p) == pytest.approx(min(p, 1 - p) / p)
 
 
 def test_urn_small_cases_by_hand():
@@ -297,7 +298,7 @@ def test_sanction_gap_widens_and_forgetting_and_appeals_slow_it(world):
 def test_history_shape_and_columns(small):
     c, t = small
     h = simulate(c, t, years=4)
-    assert list(h.columns) == list(sim._DISTRICT_COLUMNS)
+    assert list(h.columns) == list(environment._DISTRICT_COLUMNS)
     assert sorted(h["year"].unique()) == [0, 1, 2, 3, 4]
     assert (h.groupby("year")["residents"].sum() == len(c)).all()
     assert not h.duplicated(["year", "district", "hukou"]).any()
@@ -513,9 +514,46 @@ def test_policy_refuses_a_second_run_without_reset(small):
         policy(CityEnvironment(c, t, rng=0).observe(), rng)
 
 
-def test_docstring_examples_run():
-    result = doctest.testmod(sim, optionflags=doctest.ELLIPSIS)
-    assert result.attempted >= 10 and result.failed == 0
+@pytest.mark.parametrize("module", [sim, ensign_urn, environment, metrics, params, policy, run],
+                         ids=lambda m: m.__name__)
+def test_docstring_examples_run(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 1 and result.failed == 0, module.__name__
+
+
+def test_package_reexports_every_public_name():
+    """Every public top-level name of every module is in its __all__, and ``socialcredit.simulate`` re-exports it."""
+    import ast
+    import inspect
+    for m in (ensign_urn, environment, metrics, params, policy, run):
+        tree = ast.parse(inspect.getsource(m))
+        public = set()
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                public.add(node.name)
+            elif isinstance(node, ast.Assign):
+                public.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        public = {n for n in public if not n.startswith("_")}
+        assert public == set(m.__all__), f"{m.__name__}: public {sorted(public)} vs __all__ {sorted(m.__all__)}"
+        for name in m.__all__:
+            assert getattr(sim, name, None) is getattr(m, name), \
+                f"socialcredit.simulate.{name} is not {m.__name__}.{name}"
+            assert name in sim.__all__, name
+    assert len(sim.__all__) == len(set(sim.__all__)) == sum(len(m.__all__) for m in
+                                                            (ensign_urn, environment, metrics, params, policy, run))
+    # the urn function, not its module, is socialcredit.simulate.urn
+    assert callable(sim.urn) and sim.urn is ensign_urn.urn
+
+
+def test_environment_never_measures_fairness_and_metrics_only_read():
+    """No per-group rate anywhere in the package (Lesson 5's answers); metrics import no engine part."""
+    import inspect
+    for m in (sim, ensign_urn, environment, metrics, params, policy, run):
+        src = inspect.getsource(m)
+        for banned in ("def group_rates", "def record_gap", "ban_rate", "detection_rate"):
+            assert banned not in src, f"{m.__name__} contains {banned!r}"
+    src = inspect.getsource(metrics)
+    assert "from .environment" not in src and "from .policy" not in src and "from .run" not in src
 
 
 def test_module_states_its_scope():
