@@ -719,3 +719,57 @@ def test_own_policy_cannot_silently_ignore_the_patrol_switch(small):
     # the same model built by hand: a frozen-patrol policy, the other loops off through loops=
     own = simulate(c, t, years=3, policy=ScoringPolicy(patrols_follow_records=False), loops=["patrols_follow_records"])
     pd.testing.assert_frame_equal(own, simulate(c, t, years=3, loops=()), check_exact=True)
+
+
+# --------------------------------------------------------------------------- scripts/ablation.py and its datasheet section
+
+def _ablation_script():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "scripts" / "ablation.py"
+    spec = importlib.util.spec_from_file_location("ablation_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ablation_rows_are_the_switches_they_name(small):
+    ab = _ablation_script()
+    c, t = small
+    rows = dict(ab.ROWS)
+    assert rows["every loop off (`loops=()`, patrols frozen at year 0)"] == {"loops": ()}
+    assert [k for k, v in ab.ROWS if set(v.get("loops", LOOPS)) == set(LOOPS) - {"rating_stigma"}] == \
+        ["`rating_stigma` off"]
+    results, year0 = ab.measure([(c, t)], [0, 1])
+    h = simulate(c, t, years=10, loops=(), world_seed=1, policy_seed=1001)
+    g = h.groupby(["year", "hukou"])[["residents", "banned"]].sum()
+    ban = (g["banned"] / g["residents"]).unstack("hukou")
+    assert results["every loop off (`loops=()`, patrols frozen at year 0)"]["ban"][1] == pytest.approx(
+        ban.loc[10, "migrant"] - ban.loc[10, "local"])
+    assert year0["ban"][0] == pytest.approx(ban.loc[0, "migrant"] - ban.loc[0, "local"])
+    table = ab.table(results, year0)
+    assert table.count("\n") == len(ab.ROWS) + 1 and "| full model (every loop on) |" in table
+
+
+def test_ablation_section_is_replaced_or_appended_never_elsewhere():
+    ab = _ablation_script()
+    block = f"{ab.START}\nnew\n{ab.END}"
+    assert ab.replace_section("head\n", block) == f"head\n\n{block}\n"
+    old = f"head\n{ab.START}\nold\n{ab.END}\ntail\n"
+    assert ab.replace_section(old, block) == f"head\n{block}\ntail\n"
+    with pytest.raises(ValueError, match="broken ablation section"):
+        ab.replace_section(f"head\n{ab.START}\nno end\n", block)
+
+
+def test_datasheet_ablation_was_measured_on_the_shipped_world():
+    """The datasheet's ablation numbers are stale as soon as the world's files change: re-run the script."""
+    from socialcredit import data_dir
+    ab = _ablation_script()
+    folder = data_dir()
+    text = (folder / "DATASHEET.md").read_text(encoding="utf-8")
+    recorded = ab.recorded_fingerprint(text)
+    assert recorded is not None, ("datasets/DATASHEET.md has no ablation section with the world's fingerprint; "
+                                  "run `python scripts/ablation.py --write`.")
+    assert recorded == ab.fingerprint(folder), (
+        f"The ablation in DATASHEET.md was measured on another world ({recorded}) than the shipped one "
+        f"({ab.fingerprint(folder)}); run `python scripts/ablation.py --write`.")
