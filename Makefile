@@ -46,18 +46,21 @@ clean:
 	rm -rf .pytest_cache build src/*.egg-info
 
 # ---- instructor commands (see instructors/guide.md) -------------------------------------
+# LESSON=NN-slug: one lesson only; FORCE=1: redo what is unchanged; SCHEDULER=tcp://host:8786: an existing Dask cluster
+GRADE_FLAGS = $(if $(LESSON),--lesson $(LESSON)) $(if $(FORCE),--force) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+
 release: $(STAMP)
-	$(BIN)/python -m socialcredit release
+	$(BIN)/python -m socialcredit release $(LESSON) $(if $(FORCE),--force)
 
 collect: $(STAMP)
 	@test -n "$(LESSON)" || { echo "usage: make collect LESSON=01-dossier (zip files in downloaded/LESSON/archive/)"; exit 2; }
 	$(BIN)/python -m socialcredit collect $(LESSON)
 
 autograde: $(STAMP)
-	$(BIN)/python -m socialcredit autograde
+	$(BIN)/python -m socialcredit autograde $(GRADE_FLAGS)
 
 feedback: $(STAMP)
-	$(BIN)/python -m socialcredit feedback
+	$(BIN)/python -m socialcredit feedback $(GRADE_FLAGS)
 
 grades: $(STAMP)
 	$(BIN)/python -m socialcredit grades

@@ -32,6 +32,9 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 # Feedback without hidden tests: clear their source and the tracebacks that would quote it.
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTestsAndTracebacks, CSSHTMLHeaderPreprocessor]
 
+# `nbgrader export` says which submissions crashed (empty score, status and reason) instead of a silent zero.
+c.ExportApp.plugin_class = "socialcredit.grading.CourseCsvExport"
+
 # Release notebooks carry no outputs, execution counts or editor metadata.
 c.ClearOutput.enabled = True
 

@@ -2,19 +2,21 @@
 
 Run from the course folder (the one holding ``nbgrader_config.py``)::
 
-    python -m socialcredit release              # solutions/ -> lessons/ (every lesson)
+    python -m socialcredit release [LESSON] [--force]    # solutions/ -> lessons/ (lessons whose source changed)
     python -m socialcredit collect 01-dossier   # an LMS download in downloaded/01-dossier/archive/ -> submitted/
-    python -m socialcredit autograde            # every submission in submitted/, on every core
-    python -m socialcredit feedback             # feedback/ HTML, without hidden tests
+    python -m socialcredit autograde [--lesson L] [--force] [--scheduler tcp://host:8786]
+                                                # new and changed submissions, on Dask (every core by default)
+    python -m socialcredit feedback [--lesson L] [--force]   # feedback/ HTML, without hidden tests
     python -m socialcredit grades               # grades.csv, with a status column
     python -m socialcredit student-copy DEST    # what to hand students: no solutions, tests or rubrics
 
 What nbgrader alone does not do, and these commands add:
 
-- autograde grades submissions in parallel, one process per submission, so a
-  submission that crashes (an unreadable notebook, a kernel that dies) is
-  reported by student and lesson, never recorded as a silent zero, and
-  everyone else is still graded; the command exits 0 when it finished;
+- autograde grades new and changed submissions in parallel on Dask (socialcredit.grading),
+  so a submission that crashes (an unreadable notebook, a kernel that dies, a
+  time-out, a provided cell that fails) is reported by student and lesson, never
+  recorded as a silent zero, and everyone else is still graded; the command
+  exits 0 when it finished;
 - grades.csv says, for each student and lesson, ``graded``, ``crashed`` (score
   left empty, with the reason) or ``not submitted``.
 """
@@ -77,15 +79,64 @@ def _check_lesson(root, lesson):
         raise CourseError(f"lesson={lesson!r} is not a lesson of this course; expected one of {', '.join(known)}.")
 
 
-def release(root, only=None):
-    """Generate lessons/ from solutions/ (and register each lesson in the gradebook)."""
-    names = [only] if only else lessons(root)
+RELEASE_STATUS = "release-status.csv"
+
+
+def _release_hash(root, lesson):
+    """What a release depends on: the lesson's source folder and nbgrader_config.py."""
+    from .grading import tree_hash
+    import hashlib
+    config = (Path(root) / "nbgrader_config.py").read_bytes()
+    return hashlib.sha256(tree_hash(Path(root) / "solutions" / lesson).encode() + config).hexdigest()
+
+
+def _in_gradebook(root, lesson):
+    db = Path(root) / "gradebook.db"
+    if not db.is_file():
+        return False
+    from nbgrader.api import Gradebook, MissingEntry
+    with Gradebook(f"sqlite:///{db}") as gb:
+        try:
+            gb.find_assignment(lesson)
+        except MissingEntry:
+            return False
+    return True
+
+
+def release(root, only=None, *, force=False, quiet_unchanged=False):
+    """Generate lessons/<lesson>/ from solutions/ and register the lesson in the gradebook.
+
+    ``only``: a lesson name or a list of them (default every lesson). A lesson whose source folder
+    and nbgrader_config.py are unchanged since its last release here (hash in release-status.csv),
+    whose lessons/ folder exists and which the gradebook knows, is not released again unless ``force``.
+    """
+    root = Path(root)
+    names = [only] if isinstance(only, str) else list(only or lessons(root))
     for lesson in names:
         _check_lesson(root, lesson)
+    path = root / RELEASE_STATUS
+    state = {}
+    if path.is_file():
+        with path.open(newline="") as f:
+            state = {r["lesson"]: r["hash"] for r in csv.DictReader(f)}
+    unchanged = []
+    for lesson in names:
+        digest = _release_hash(root, lesson)
+        if (not force and state.get(lesson) == digest and (root / "lessons" / lesson).is_dir()
+                and _in_gradebook(root, lesson)):
+            unchanged.append(lesson)
+            continue
         r = nbgrader(["generate_assignment", lesson, "--force"], root)
         if r.returncode != 0:
             raise CourseError(f"releasing {lesson} failed:\n{r.stdout[-3000:]}{r.stderr[-3000:]}")
-        print(f"released {lesson} -> lessons/{lesson}/")
+        state[lesson] = digest
+        with path.open("w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(["lesson", "hash"])
+            w.writerows(sorted(state.items()))
+        print(f"released {lesson} -> lessons/{lesson}/", flush=True)
+    if unchanged and not quiet_unchanged:
+        print(f"unchanged since their last release (not released again; --force / FORCE=1 does): {', '.join(unchanged)}")
     return names
 
 
@@ -119,173 +170,48 @@ def submissions(root):
     return pairs
 
 
-def _unreadable(folder):
-    """Why a submission cannot be graded before any kernel starts, or None."""
-    notebooks = sorted(folder.glob("*.ipynb"))
-    if not notebooks:
-        return "no notebook in the submission folder"
-    for nb in notebooks:
-        try:
-            nbformat.validate(nbformat.read(nb, as_version=4))
-        except Exception as exc:  # invalid JSON, wrong schema: the student's file is broken
-            return f"{nb.name} is not a readable notebook ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]})"
-    return None
-
-
-_KNOWN_FAILURES = (
-    ("DeadKernelError", "the kernel died while running the notebook (e.g. os._exit, a crash, or memory exhausted)"),
-    ("CellTimeoutError", "a cell ran past the per-cell time-out (an infinite loop?)"),
-    ("NotJSONError", "the notebook is not valid JSON"),
-    ("database is locked", "database is locked"),
-)
-
-
-def _last_error(text):
-    """The most telling line of a failed nbgrader run."""
-    for marker, meaning in _KNOWN_FAILURES:
-        if marker in text:
-            return meaning
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "Please see the the above traceback" not in ln]
-    errors = [ln for ln in lines if "Error" in ln or "[ERROR]" in ln]
-    return (errors or lines or ["no output"])[-1][:300]
-
-
-def _grade_one(root, student, lesson, timeout):
-    started = time.perf_counter()
-    reason = _unreadable(Path(root) / "submitted" / student / lesson)
-    if reason is None:
-        try:
-            r = nbgrader(["autograde", lesson, "--student", student, "--force"], root, timeout=timeout)
-            if r.returncode != 0:
-                reason = "autograde failed: " + _last_error(r.stdout + r.stderr)
-            elif not list((Path(root) / "autograded" / student / lesson).glob("*.ipynb")):
-                reason = "autograde produced no graded notebook: " + _last_error(r.stdout + r.stderr)
-        except subprocess.TimeoutExpired:
-            reason = f"took longer than {timeout} s"
-    return {"student_id": student, "lesson": lesson, "status": "crashed" if reason else "graded",
-            "detail": reason or "", "seconds": f"{time.perf_counter() - started:.1f}"}
-
-
 def read_status(root):
-    path = Path(root) / STATUS_FILE
-    if not path.is_file():
-        return {}
-    with path.open(newline="") as f:
-        return {(r["student_id"], r["lesson"]): r for r in csv.DictReader(f)}
+    """What autograde found for each submission: {(student, lesson): row} from autograde-status.csv.
 
+    Each row has ``student_id``, ``lesson``, ``status``, ``detail``, ``seconds``, ``hash`` (the
+    submission folder's content hash when graded) and ``graded_at``. ``status`` is one of:
 
-def _write_status(root, status):
-    path = Path(root) / STATUS_FILE
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["student_id", "lesson", "status", "detail", "seconds"], lineterminator="\n")
-        w.writeheader()
-        for key in sorted(status):
-            w.writerow(status[key])
+    - ``graded``: the gradebook holds its score. ``detail`` is empty, or notes what happened, e.g.
+      ``ran past the per-cell time limit (interrupted, graded as an error): <notebook>: <grade_id> (cell N)``
+      or ``submitted/s/l/l-final.ipynb graded as l.ipynb (copied; the original is kept)``.
+    - ``crashed``: no score (the gradebook holds none either: no automatic score, notebooks flagged,
+      the reason in each answer's comment). ``detail`` is the reason; its start says which kind:
+      ``timed out: ...`` (the whole submission ran past its wall-clock limit),
+      ``environment failure: provided cell ... raised ...`` (a locked setup cell failed at grading
+      time: the grading machine's fault, not the student's),
+      ``the grading worker died twice ...`` (retried once, then given up),
+      ``autograde failed: the kernel died ...``, ``... is not a readable notebook (...)``,
+      ``no notebook named ...`` / ``no notebook in ...``, or another ``autograde failed: ...``.
 
-
-_WORKER = {}
-
-
-def _init_worker(root):
-    """Load nbgrader once per worker process (its start-up costs seconds; grading one notebook, a few)."""
-    import warnings
-    warnings.filterwarnings("ignore")
-    os.environ.update(_env())
-    # kernels inherit this process's stderr; their start-up warnings would drown the report
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    from nbgrader.apps import NbGraderAPI
-    from nbgrader.coursedir import CourseDirectory
-    from traitlets.config.loader import PyFileConfigLoader
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
-    _WORKER["api"] = NbGraderAPI(CourseDirectory(config=config, root=str(root)), config=config)
-    _WORKER["root"] = Path(root)
-
-
-def _grade_in_worker(student, lesson):
-    root = _WORKER["root"]
-    started = time.perf_counter()
-    reason = _unreadable(root / "submitted" / student / lesson)
-    if reason is None:
-        result = _WORKER["api"].autograde(lesson, student, force=True, create=True)
-        if not result.get("success"):
-            reason = "autograde failed: " + _last_error((result.get("log") or "") + (result.get("error") or ""))
-        elif not list((root / "autograded" / student / lesson).glob("*.ipynb")):
-            reason = "autograde produced no graded notebook"
-    return {"student_id": student, "lesson": lesson, "status": "crashed" if reason else "graded",
-            "detail": reason or "", "seconds": f"{time.perf_counter() - started:.1f}"}
-
-
-def autograde(root, *, workers=None, timeout=1800, only_lesson=None, do_release=True):
-    """Autograde every submission in submitted/, in parallel; never stops at a crash.
-
-    Each worker process loads nbgrader once and grades submissions one at a time;
-    every submission runs in its own kernel, so a notebook that kills its kernel
-    or is not valid JSON is reported as crashed and the others are still graded.
-    Returns the list of per-submission results (``status`` graded or crashed).
+    A (student, lesson) with no row has not been autograded.
     """
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+    from .grading import read_status as _read
+    return _read(root)
 
+
+def autograde(root, *, workers=None, only_lesson=None, force=False, scheduler=None, time_limit=None):
+    """Autograde new and changed submissions in submitted/ on Dask; never stops at a crash.
+
+    See :mod:`socialcredit.grading`. Returns this run's per-submission rows (see :func:`read_status`).
+    """
+    from .grading import DEFAULT_TIME_LIMIT, autograde as _autograde
     root = Path(root)
     if only_lesson:
         _check_lesson(root, only_lesson)
-    if do_release:  # the gradebook must know every lesson's grade cells
-        for lesson in lessons(root):
-            r = nbgrader(["generate_assignment", lesson, "--force"], root)
-            if r.returncode != 0:
-                raise CourseError(f"registering {lesson} in the gradebook failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
-    pairs = [p for p in submissions(root) if only_lesson in (None, p[1])]
-    if not pairs:
-        print("nothing to grade: submitted/<student>/<lesson>/ is empty")
-        return []
-    workers = max(1, min(workers or os.cpu_count() or 1, len(pairs)))
-    print(f"autograding {len(pairs)} submission(s) on {workers} worker(s)", flush=True)
-    results = {}
-    try:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(root,)) as pool:
-            futures = {pool.submit(_grade_in_worker, *p): p for p in pairs}
-            for future in futures:
-                res = future.result()
-                results[futures[future]] = res
-                mark = "ok     " if res["status"] == "graded" else "CRASHED"
-                print(f"  {mark} {res['student_id']:<20} {res['lesson']:<28} {res['seconds']:>6} s  {res['detail']}",
-                      flush=True)
-    except BrokenProcessPool:
-        print("  a grading worker died; grading the remaining submissions one process each", flush=True)
-    # whatever a dead worker left, and any clash on the gradebook, is graded again one at a time
-    for pair in pairs:
-        res = results.get(pair)
-        if res is None or "database is locked" in res["detail"]:
-            results[pair] = _grade_one(root, *pair, timeout)
-    ordered = [results[p] for p in pairs]
-    status = read_status(root)
-    status.update({(r["student_id"], r["lesson"]): r for r in ordered})
-    _write_status(root, status)
-    crashed = [r for r in ordered if r["status"] == "crashed"]
-    print(f"graded {len(ordered) - len(crashed)}, crashed {len(crashed)}")
-    for r in crashed:
-        print(f"  crashed: {r['student_id']} / {r['lesson']}: {r['detail']}")
-    return ordered
+    return _autograde(root, lesson=only_lesson, force=force, scheduler=scheduler, workers=workers,
+                      time_limit=time_limit or DEFAULT_TIME_LIMIT)
 
 
-def feedback(root):
-    """Feedback HTML for every graded submission (hidden tests and their tracebacks removed)."""
-    status = read_status(root)
-    made, failed = 0, []
-    for (student, lesson), row in sorted(status.items()):
-        if row["status"] != "graded":
-            print(f"  no feedback for {student} / {lesson}: {row['status']} ({row['detail']})")
-            continue
-        r = nbgrader(["generate_feedback", lesson, "--student", student, "--force"], root)
-        if r.returncode != 0:
-            failed.append((student, lesson, _last_error(r.stdout + r.stderr)))
-        else:
-            made += 1
-    print(f"feedback written for {made} submission(s) in feedback/")
-    for student, lesson, why in failed:
-        print(f"  feedback failed: {student} / {lesson}: {why}")
-    return made, failed
+def feedback(root, *, lesson=None, force=False, scheduler=None, workers=None):
+    """Feedback HTML for new and changed graded submissions (hidden tests and their tracebacks removed);
+    a page saying "crashed, not graded" with the reason for crashed ones. See :mod:`socialcredit.grading`."""
+    from .grading import feedback as _feedback
+    return _feedback(root, lesson=lesson, force=force, scheduler=scheduler, workers=workers)
 
 
 def grades(root, out="grades.csv"):
@@ -369,9 +295,16 @@ def main(command, argv):
         ap.add_argument("lesson", help="lesson folder name, e.g. 01-dossier")
     if command == "release":
         ap.add_argument("lesson", nargs="?", default=None, help="only this lesson")
-    if command == "autograde":
-        ap.add_argument("--workers", type=int, default=None, help="parallel submissions (default: every core)")
+    if command in ("release", "autograde", "feedback"):
+        ap.add_argument("--force", action="store_true", help="redo everything, not only what is new or changed")
+    if command in ("autograde", "feedback"):
         ap.add_argument("--lesson", default=None, help="only this lesson")
+        ap.add_argument("--workers", type=int, default=None, help="local Dask workers (default: every core)")
+        ap.add_argument("--scheduler", default=None,
+                        help="an existing Dask scheduler, e.g. tcp://host:8786 (default: a local cluster)")
+    if command == "autograde":
+        ap.add_argument("--time-limit", type=float, default=None,
+                        help="wall-clock limit per submission, in seconds (default 900)")
     if command == "grades":
         ap.add_argument("--out", default="grades.csv")
     if command == "student-copy":
@@ -380,13 +313,15 @@ def main(command, argv):
     try:
         root = course_root(args.course)
         if command == "release":
-            release(root, args.lesson)
+            release(root, args.lesson or None, force=args.force)
         elif command == "collect":
             collect(root, args.lesson)
         elif command == "autograde":
-            autograde(root, workers=args.workers, only_lesson=args.lesson)
+            autograde(root, workers=args.workers, only_lesson=args.lesson or None, force=args.force,
+                      scheduler=args.scheduler or None, time_limit=args.time_limit)
         elif command == "feedback":
-            feedback(root)
+            feedback(root, lesson=args.lesson or None, force=args.force, scheduler=args.scheduler or None,
+                     workers=args.workers)
         elif command == "grades":
             grades(root, args.out)
         elif command == "student-copy":
