@@ -17,3 +17,20 @@ def shipped():
     from socialcredit import TABLES, load
     folder = REPO / "datasets"
     return {name: load(name, folder=folder) for name in TABLES}
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Per-lesson mutation-testing numbers (recorded by test_mutants.py; works under pytest-xdist)."""
+    rows = {}
+    for key in ("passed", "failed"):
+        for report in terminalreporter.stats.get(key, []):
+            for name, value in getattr(report, "user_properties", []):
+                if name == "mutants" and getattr(report, "when", "call") == "call":
+                    rows[value["lesson"]] = value
+    if not rows:
+        return
+    terminalreporter.section("mutation testing (shipped world)")
+    cols = ["generated", "run", "caught", "equivalent", "not applicable", "uncaught", "wrongly declared"]
+    terminalreporter.write_line(f"{'lesson':28}" + "".join(f"{c:>18}" for c in cols))
+    for lesson in sorted(rows):
+        terminalreporter.write_line(f"{lesson:28}" + "".join(f"{rows[lesson].get(c, 0):>18}" for c in cols))

@@ -1,0 +1,52 @@
+"""The banks on three worlds (issue #13 class 4), graded fast: one kernel per (lesson, world), see fastcheck.py.
+
+On the shipped world and on worlds generated with seeds 7 and 11:
+- the solution passes every test cell (check 3 on other worlds; the full nbgrader run covers the shipped world);
+- every misconception fails at least one test cell of its own exercise;
+- every alternative passes every test cell of its own exercise.
+A real-data check that discriminates on one world only fails here, naming the world.
+"""
+import pytest
+
+from fastcheck import SEEDS, HarnessError, LessonRun, Trial, world_dir, world_name
+from harness import lesson_names, load_bank
+
+LESSONS = lesson_names()
+WORLDS = [None, *SEEDS]
+
+
+@pytest.fixture(scope="session")
+def worlds_base(tmp_path_factory):
+    return tmp_path_factory.mktemp("worlds")
+
+
+def bank_trials(lesson):
+    return [Trial(e["cell"], e["code"], e["kind"], e["name"]) for e in load_bank(lesson) or []]
+
+
+def bank_failures(trials, world):
+    """Messages for the trials whose verdict is wrong on this world."""
+    out = []
+    for t in trials:
+        if t.kind == "misconception" and t.passed:
+            out.append(f"[5] on {world}: misconception not caught: {t.cell} — {t.name!r} passes every test of its exercise")
+        elif t.kind == "misconception" and not t.done:
+            out.append(f"[5] on {world}: misconception {t.cell} — {t.name!r} was not graded: {t.summary()}")
+        elif t.kind == "alternative" and not t.passed:
+            out.append(f"[6] on {world}: alternative answer rejected: {t.cell} — {t.name!r}: {t.summary()}")
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson,seed", [(lesson, seed) for lesson in LESSONS for seed in WORLDS],
+                         ids=lambda v: "shipped" if v is None else (f"seed{v}" if isinstance(v, int) else v))
+def test_bank_on_world(lesson, seed, worlds_base, tmp_path):
+    world = world_name(seed)
+    trials = bank_trials(lesson)
+    with LessonRun(lesson, world_dir(seed, worlds_base), tmp_path / "work", world=world) as run:
+        try:
+            run.check(trials)
+        except HarnessError as e:
+            pytest.fail(f"{lesson}: {e}")
+        failures = run.problems + bank_failures(trials, world)
+    assert not failures, f"{lesson} on {world}:\n" + "\n".join(failures)
