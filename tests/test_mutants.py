@@ -28,6 +28,13 @@ def classify(trials, declared):
     return out
 
 
+def toml_string(text):
+    """`text` as a TOML string that reads back exactly (a literal string when it can be)."""
+    if "'" not in text and "\n" not in text:
+        return f"'{text}'"
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
 def mutant_report(lesson, verdicts, stale, sources, mutants):
     """The failure message: uncaught mutants with their diffs, wrong and stale declarations."""
     lines = []
@@ -36,7 +43,7 @@ def mutant_report(lesson, verdicts, stale, sources, mutants):
                      "test that catches each, or declare it in tests/banks/" f"{lesson}.toml (see instructors/authoring.md):")
         for t in verdicts["uncaught"]:
             m = mutants[(t.cell, t.name)]
-            lines += ["", "[[equivalent]]", f"cell = {t.cell!r}", f"mutant = {t.name!r}", 'why = "..."',
+            lines += ["", "[[equivalent]]", f"cell = {toml_string(t.cell)}", f"mutant = {toml_string(t.name)}", 'why = "..."',
                       *("    " + ln for ln in m.diff(sources[t.cell]).split("\n"))]
     for t in verdicts["wrongly declared"]:
         lines.append(f"declared equivalent, but its exercise's tests catch it (remove the declaration): "
