@@ -1,11 +1,14 @@
 """Measure every built-in mechanism of the world on the shipped CSV files.
 
     python scripts/mechanisms.py            # print the table
-    python scripts/mechanisms.py --write    # rewrite the table inside datasets/DATASHEET.md
+    python scripts/mechanisms.py --write    # rewrite the measured tables inside datasets/DATASHEET.md
     python scripts/mechanisms.py --check    # exit 1 if DATASHEET.md disagrees with the files
 
 The numbers in DATASHEET.md are produced here, never typed by hand; a test
-(tests/test_datasheet.py) fails when they drift from the files.
+(tests/test_datasheet.py) fails when they drift from the files. ``--write`` and ``--check``
+also cover the proxies table of "Known risks" (measured by scripts/proxies.py), so that
+`make datasets` refreshes both; every other part of the sheet (including the engine's
+ablation section) is left exactly as it is.
 This script is instructor tooling: it is not part of the package students import.
 """
 from __future__ import annotations
@@ -22,6 +25,9 @@ from sklearn.metrics import roc_auc_score
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 from socialcredit import load  # noqa: E402
+
+sys.path.insert(0, str(REPO / "scripts"))
+import proxies  # noqa: E402
 
 START = "<!-- mechanisms:start (written by scripts/mechanisms.py; do not edit by hand) -->"
 END = "<!-- mechanisms:end -->"
@@ -165,20 +171,26 @@ def main(argv=None):
     ap.add_argument("--write", action="store_true", help="rewrite the table in DATASHEET.md")
     ap.add_argument("--check", action="store_true", help="exit 1 if DATASHEET.md disagrees with the files")
     args = ap.parse_args(argv)
-    block = render(args.folder)
     sheet = Path(args.folder or REPO / "datasets") / "DATASHEET.md"
-    if args.write:
-        sheet.write_text(replace_block(sheet.read_text(encoding="utf-8"), block), encoding="utf-8")
-        print(f"updated {sheet}")
-    elif args.check:
+    if args.write or args.check:
         current = sheet.read_text(encoding="utf-8")
-        if replace_block(current, block) != current:
-            print(f"{sheet}: the mechanisms table disagrees with the files; run `make datasets` "
-                  f"or `python scripts/mechanisms.py --write`.")
+        updated = replace_block(current, render(args.folder))
+        if proxies.START in current:
+            updated = proxies.replace_block(updated, proxies.render(args.folder))
+        if args.write:
+            if updated != current:
+                sheet.write_text(updated, encoding="utf-8")
+                print(f"updated the measured tables in {sheet} (the rest of the file is unchanged)")
+            else:
+                print(f"{sheet} already agrees with the files; not rewritten")
+        elif updated != current:
+            print(f"{sheet}: the measured tables (mechanisms or proxies) disagree with the files; "
+                  f"run `make datasets` or `python scripts/mechanisms.py --write`.")
             return 1
-        print("DATASHEET.md agrees with the files")
+        else:
+            print("DATASHEET.md agrees with the files")
     else:
-        print(block)
+        print(render(args.folder))
     return 0
 
 

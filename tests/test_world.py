@@ -128,3 +128,64 @@ def test_citizens_agrees_with_the_agency_tables(shipped):
     lab = shipped["labour"].assign(resident_id=lambda d: "LP-" + d["person_no"].astype(str).str.zfill(6)).set_index("resident_id")
     both = lab["monthly_income"].dropna()
     assert np.allclose(both, c.loc[both.index, "monthly_income"]), "labour incomes disagree with citizens"
+
+
+# --- proxies: residency status is recoverable, but no feature gives it away (issue #8 §5) ----------------
+
+import proxies  # noqa: E402  (scripts/ is on sys.path above)
+
+SECOND_SEED = 7
+
+
+@pytest.fixture(scope="module", params=["shipped", f"seed {SECOND_SEED}"])
+def proxy_strength(request, shipped):
+    """(label, citizens, per-feature table, summary) for the shipped world and a second seed."""
+    if request.param == "shipped":
+        c = shipped["citizens"]
+    else:
+        from socialcredit import generate_world
+        c = generate_world(seed=SECOND_SEED)["citizens"]
+    per, summary = proxies.measure(c, extras=False)
+    return request.param, c, per, summary
+
+
+def _table(per, summary):
+    return f"{per.sort_values('cv_auc', ascending=False).round(3).to_string()}\nall features: {summary['all']:.3f}"
+
+
+def test_no_single_feature_gives_residency_status_away(proxy_strength):
+    label, _, per, summary = proxy_strength
+    worst = per["cv_auc"].idxmax()
+    assert per.loc[worst, "cv_auc"] <= proxies.SINGLE_MAX, (
+        f"{label}: {worst!r} alone predicts migrant status with cross-validated AUC {per.loc[worst, 'cv_auc']:.3f}; "
+        f"expected every single feature <= {proxies.SINGLE_MAX}\n{_table(per, summary)}")
+
+
+def test_all_features_recover_status_strongly_but_imperfectly(proxy_strength):
+    label, _, per, summary = proxy_strength
+    lo, hi = proxies.ALL_RANGE
+    assert lo <= summary["all"] <= hi, (
+        f"{label}: gradient boosting on all {len(proxies.FEATURES)} non-group features predicts migrant status with "
+        f"cross-validated AUC {summary['all']:.3f}; expected between {lo} and {hi}\n{_table(per, summary)}")
+
+
+def test_district_stays_a_strong_proxy(proxy_strength):
+    label, _, per, summary = proxy_strength
+    auc = per.loc["district", "cv_auc"]
+    assert auc >= proxies.DISTRICT_MIN, (
+        f"{label}: district alone predicts migrant status with cross-validated AUC {auc:.3f}; "
+        f"expected >= {proxies.DISTRICT_MIN} (residential segregation)\n{_table(per, summary)}")
+
+
+def test_age_on_arrival_overlaps_between_groups(proxy_strength):
+    """The old give-away: age − years_in_city was 0–5 for every local and >= 16 for every migrant."""
+    label, c, _, _ = proxy_strength
+    arrival = c["age"] - c["years_in_city"]
+    mig = c["hukou"] == "migrant"
+    local_late = (arrival[~mig] >= 16).mean()
+    migrant_born = (arrival[mig] <= 5).mean()
+    assert local_late >= 0.2 and migrant_born >= 0.05, (
+        f"{label}: {local_late:.1%} of locals came to the city at 16 or later and {migrant_born:.1%} of migrants "
+        f"at 5 or younger; expected at least 20% and 5% (locals move in or return; some migrants are born here)")
+    assert (c["years_in_city"] >= 0).all() and (c["years_in_city"] <= c["age"]).all(), (
+        f"{label}: years_in_city outside 0..age for {int(((c['years_in_city'] < 0) | (c['years_in_city'] > c['age'])).sum())} residents")

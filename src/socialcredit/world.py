@@ -14,7 +14,7 @@ The story (each arrow is a field of :class:`WorldParams`)::
     job sector ──► income shock;  shock, debt burden, R ──► default
     default, loan size ──► court defaulter list ──► travel ban
     income ──► app spending, phone tier, pirated software;  job sector ──► volunteering
-    years in the city ──► credit-history length
+    A, age ──► years in the city (born here, moved in or came back) ──► credit-history length
     district, A (homophily, in-group bias), R ──► peer ratings
 
 Conventions for the columns: A (group), X (features), Y (outcome), S (score).
@@ -79,9 +79,17 @@ class WorldParams:
     income_informal_factor: float = 0.72
     #: spread (sd of log income)
     income_log_sd: float = 0.35
-    # --- migration history ----------------------------------------------------
-    #: mean years a migrant has lived in the city (exponential)
-    migrant_years_mean: float = 6.0
+    # --- migration history: A, age -> years in the city --------------------------
+    #: P(having lived in the city since birth) for locals and for migrants; children born
+    #: in the city to migrant parents inherit their parents' migrant status
+    born_in_city_local: float = 0.55
+    born_in_city_migrant: float = 0.15
+    #: everyone else last came to the city (moved in, or came back after years away) at
+    #: age arrival_age_min + an exponential number of years with this mean, locals / migrants;
+    #: an arrival drawn beyond the resident's age is redrawn uniformly between the minimum and the age
+    arrival_age_min: int = 16
+    arrival_age_mean_local: float = 8.0
+    arrival_age_mean_migrant: float = 12.0
     # --- latent reliability: identical in every group -------------------------
     reliability_sd: float = 1.0
     # --- offences and policing ------------------------------------------------
@@ -158,7 +166,7 @@ class WorldParams:
             raise ValueError(
                 f"district_migrant_share has {len(shares)} values; expected one per district ({len(DISTRICTS)})."
             )
-        for name in ("migrant_share", "loan_share", "court_sue_prob", "app_use_local", "app_use_migrant",
+        for name in ("migrant_share", "born_in_city_local", "born_in_city_migrant", "loan_share", "court_sue_prob", "app_use_local", "app_use_migrant",
                      "shock_formal", "shock_informal", "rating_same_district", "duplicate_share",
                      "misspelling_share", "age_missing_share"):
             value = getattr(self, name)
@@ -291,7 +299,7 @@ def generate_world(n=DEFAULT_N, seed=DEFAULT_SEED, params=None):
 def _generate_block(n, rng, first, p):
     """One block of ``n`` residents numbered from ``first``, drawn with ``rng``."""
     num = np.arange(first, first + n)
-    # --- residency status and district (segregation) ---------------------------
+    # --- people: residency status, district (segregation), age, years in the city -------
     migrant = rng.random(n) < p.migrant_share
     share = np.asarray(p.district_migrant_share, dtype=float)
     # scale district shares so that they are consistent with migrant_share
@@ -302,11 +310,19 @@ def _generate_block(n, rng, first, p):
                      rng.choice(len(share), size=n, p=p_d_mig),
                      rng.choice(len(share), size=n, p=p_d_loc))
     district = np.asarray(DISTRICTS, dtype=object)[d_idx]
-
-    # --- age: same distribution in both groups --------------------------------
+    # age: same distribution in both groups
     age = (p.age_min + (p.age_max - p.age_min) * rng.beta(1.4, 2.0, n)).astype(int)
+    # years in the city: since birth, or since the resident last came to the city
+    born_here = rng.random(n) < np.where(migrant, p.born_in_city_migrant, p.born_in_city_local)
+    arrival = p.arrival_age_min + rng.exponential(1.0, n) * np.where(migrant, p.arrival_age_mean_migrant,
+                                                                     p.arrival_age_mean_local)
+    redraw = p.arrival_age_min + (age - p.arrival_age_min) * rng.random(n)
+    arrival = np.where(arrival > age, redraw, arrival)
+    years_in_city = np.where(born_here, age, np.floor(age - arrival)).astype(int).clip(0)
+    # latent reliability: identical in every group
+    reliability = rng.normal(0, p.reliability_sd, n)
 
-    # --- education, job sector, income -----------------------------------------
+    # --- work and income: education, job sector, income ----------------------------
     levels = np.array(["primary", "secondary", "tertiary"], dtype=object)
     u = rng.random(n)
     cum_l, cum_m = np.cumsum(p.education_local), np.cumsum(p.education_migrant)
@@ -320,22 +336,14 @@ def _generate_block(n, rng, first, p):
               * np.exp(rng.normal(0, p.income_log_sd, n)))
     income = np.round(income, -1)
 
-    # --- years in the city, credit history ---------------------------------------
-    years_local = age - rng.integers(0, 6, n)
-    years_mig = np.minimum(rng.exponential(p.migrant_years_mean, n), age - 16)
-    years_in_city = np.where(migrant, np.floor(years_mig), years_local).astype(int).clip(0)
-
-    # --- latent reliability: identical in every group -------------------------------
-    reliability = rng.normal(0, p.reliability_sd, n)
-
-    # --- offences and policing -------------------------------------------------
+    # --- policing and records: true offences, detection, recorded offences -----------
     rate = p.offence_rate_base * np.exp(p.offence_reliability_effect * reliability
                                         + p.offence_age_effect * (age - 18) / 10)
     true_offences = rng.poisson(rate)
     detection = np.clip(p.detection_base + p.detection_slope * scaled[d_idx], 0, 1)
     recorded_offences = rng.binomial(true_offences, detection)
 
-    # --- loans, shocks, defaults -------------------------------------------------
+    # --- credit and defaults: loans, shocks, defaults, credit history ------------------
     has_loan = rng.random(n) < p.loan_share
     principal = np.where(has_loan,
                          np.round(income * p.loan_months_median * np.exp(rng.normal(0, p.loan_months_log_sd, n)), -2),
@@ -349,11 +357,13 @@ def _generate_block(n, rng, first, p):
     shock_next = rng.random(n) < p_shock
     default_next = _defaults(rng, p, shock_next, band, reliability, has_loan)
     outstanding = np.where(defaulted, np.round(principal * rng.uniform(0.3, 0.9, n), -2), np.nan)
+    history_years = np.where(has_loan,
+                             np.floor(np.minimum(years_in_city, age - 18) * rng.uniform(0.5, 1.0, n)), np.nan)
 
-    # --- court list and travel bans ------------------------------------------------
+    # --- courts and bans: the defaulter list ---------------------------------------
     listed = defaulted & (outstanding > p.court_threshold) & (rng.random(n) < p.court_sue_prob)
 
-    # --- digital traces ------------------------------------------------------------
+    # --- apps and spending (and volunteering) ---------------------------------------
     uses_app = rng.random(n) < np.where(migrant, p.app_use_migrant, p.app_use_local)
     app_spending = np.where(uses_app,
                             np.round(12 * income * p.app_share_median * np.exp(rng.normal(0, p.app_share_log_sd, n)), -1),
@@ -363,10 +373,8 @@ def _generate_block(n, rng, first, p):
     pirated = rng.random(n) < _logistic(p.piracy_logit_base + p.piracy_logit_income * np.log(income / 5000.0))
     volunteer_hours = rng.poisson(np.where(informal, p.volunteer_hours_informal, p.volunteer_hours_formal)
                                   * rng.gamma(1.0, 1.0, n))
-    history_years = np.where(has_loan,
-                             np.floor(np.minimum(years_in_city, age - 18) * rng.uniform(0.5, 1.0, n)), np.nan)
 
-    # --- peer ratings: homophily by district, in-group bias ---------------------------
+    # --- ratings: homophily by district, in-group bias ---------------------------------
     k = p.ratings_per_resident
     rater = np.repeat(np.arange(n), k)
     same = rng.random(n * k) < p.rating_same_district
