@@ -28,11 +28,15 @@ def _seed(text):
     return value
 
 
-COURSE_COMMANDS = ("release", "collect", "autograde", "feedback", "grades", "student-copy")
+COURSE_COMMANDS = ("release", "collect", "autograde", "feedback", "grades", "export", "student-copy")
+LMS_COMMANDS = ("collect", "grades", "export")  # intake and export: socialcredit.lms
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in LMS_COMMANDS:
+        from .lms import main as lms_main
+        return lms_main(argv[0], argv[1:])
     if argv and argv[0] in COURSE_COMMANDS:
         from .course import main as course_main
         return course_main(argv[0], argv[1:])

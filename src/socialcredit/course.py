@@ -141,21 +141,9 @@ def release(root, only=None, *, force=False, quiet_unchanged=False):
 
 
 def collect(root, lesson):
-    """Take in an LMS download: zip files in downloaded/<lesson>/archive/ -> submitted/<student>/<lesson>/."""
-    _check_lesson(root, lesson)
-    archive = Path(root) / "downloaded" / lesson / "archive"
-    if not archive.is_dir() or not any(archive.iterdir()):
-        raise CourseError(f"{archive} is missing or empty; expected the LMS's zip download(s) there.")
-    r = nbgrader(["zip_collect", lesson, "--force"], root)
-    out = r.stdout + r.stderr
-    if r.returncode != 0:
-        raise CourseError(f"collecting {lesson} failed:\n{out[-3000:]}")
-    skipped = re.findall(r"Skipped submission with no match information provided: (.*)", out)
-    for name in skipped:
-        print(f"skipped (file name not of the form <student>_..._{lesson}.ipynb): {name}")
-    students = sorted(p.parent.name for p in (Path(root) / "submitted").glob(f"*/{lesson}"))
-    print(f"collected {lesson} for {len(students)} student(s)")
-    return students
+    """Take in an LMS download (downloaded/<lesson>/archive/) -> submitted/<student>/<lesson>/; see socialcredit.lms."""
+    from .lms import collect as _collect
+    return _collect(root, lesson)["students"]
 
 
 def submissions(root):
@@ -214,46 +202,10 @@ def feedback(root, *, lesson=None, force=False, scheduler=None, workers=None):
     return _feedback(root, lesson=lesson, force=force, scheduler=scheduler, workers=workers)
 
 
-def grades(root, out="grades.csv"):
-    """Write a CSV with one row per student and lesson: score, max_score, status."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    root = Path(root)
-    status = read_status(root)
-    rows = []
-    db = root / "gradebook.db"
-    if not db.is_file():
-        raise CourseError(f"{db} is missing: nothing has been released or graded yet (run `make autograde`).")
-    with Gradebook(f"sqlite:///{db}") as gb:
-        students = sorted({s.id for s in gb.students} | {k[0] for k in status})
-        for lesson in lessons(root):
-            try:
-                max_score = gb.find_assignment(lesson).max_score
-            except MissingEntry:
-                continue
-            for student in students:
-                st = status.get((student, lesson))
-                row = {"student_id": student, "lesson": lesson, "max_score": max_score}
-                if st and st["status"] == "crashed":
-                    row.update(score="", needs_manual_grade="", status="crashed", detail=st["detail"])
-                else:
-                    try:
-                        sub = gb.find_submission(lesson, student)
-                    except MissingEntry:
-                        row.update(score="", needs_manual_grade="", status="not submitted", detail="")
-                    else:
-                        row.update(score=sub.score, needs_manual_grade=bool(sub.needs_manual_grade),
-                                   status="graded", detail="")
-                rows.append(row)
-    path = root / out
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["student_id", "lesson", "score", "max_score", "needs_manual_grade", "status",
-                                          "detail"], lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    counts = {k: sum(r["status"] == k for r in rows) for k in ("graded", "crashed", "not submitted")}
-    print(f"wrote {path} ({len(rows)} rows: {json.dumps(counts)})")
-    return rows
+def grades(root, out="grades.csv", missing="empty"):
+    """Write grades.csv: one row per student (every rostered one) and lesson, with status and lateness; see socialcredit.lms."""
+    from .lms import grades as _grades
+    return _grades(root, out, missing=missing)
 
 
 #: What students get: everything needed to open and run the lessons, nothing that grades them.
