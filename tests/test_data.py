@@ -177,6 +177,18 @@ def test_params_validation():
         generate_world(n=10, params={"migrant_share": 0.3})
 
 
+@pytest.mark.parametrize("field,value,fragment", [
+    ("born_in_city_migrant", 1.2, "expected a probability"),
+    ("arrival_age_mean_local", -3.0, "expected a mean number of years >= 0"),
+    ("arrival_age_min", 25, "expected an age between 0 and age_min (18)"),
+])
+def test_migration_history_params_validation(field, value, fragment):
+    from socialcredit import WorldParams
+    with pytest.raises(ValueError) as info:
+        WorldParams(**{field: value})
+    assert f"{field}={value!r}" in str(info.value) and fragment in str(info.value), str(info.value)
+
+
 def test_generate_is_independent_of_global_random_state():
     import numpy as np
     np.random.seed(1)

@@ -189,3 +189,45 @@ def test_age_on_arrival_overlaps_between_groups(proxy_strength):
         f"at 5 or younger; expected at least 20% and 5% (locals move in or return; some migrants are born here)")
     assert (c["years_in_city"] >= 0).all() and (c["years_in_city"] <= c["age"]).all(), (
         f"{label}: years_in_city outside 0..age for {int(((c['years_in_city'] < 0) | (c['years_in_city'] > c['age'])).sum())} residents")
+
+
+# --- the generator reads like the causal story (issue #8 §8) ------------------------------------------
+
+def test_every_worldparams_field_has_exactly_one_mechanism():
+    import dataclasses
+    from socialcredit import world
+    fields = [f.name for f in dataclasses.fields(world.WorldParams)]
+    owners = {}
+    for name, owned in world.MECHANISMS.items():
+        for field in owned:
+            owners.setdefault(field, []).append(name)
+    orphans = [f for f in fields if f not in owners]
+    shared = {f: o for f, o in owners.items() if len(o) > 1}
+    unknown = [f for f in owners if f not in fields]
+    assert not orphans and not shared and not unknown, (
+        f"fields without a mechanism: {orphans}; fields with several: {shared}; owned but not in WorldParams: {unknown}")
+
+
+def test_each_mechanism_reads_only_the_fields_it_owns():
+    """A mechanism's code (and the helpers it calls) names only its own WorldParams fields, or ones it declares reading."""
+    import inspect
+    import re
+    from socialcredit import world
+    used = re.compile(r"\bp\.(\w+)")
+    helpers = {name: set(used.findall(inspect.getsource(fn))) for name, fn in vars(world).items()
+               if inspect.isfunction(fn) and fn.__module__ == world.__name__ and name not in world.MECHANISMS}
+    problems = []
+    for name in world.MECHANISMS:
+        fn = getattr(world, name)
+        source = inspect.getsource(fn)
+        reads = set(used.findall(source))
+        for helper, fields in helpers.items():
+            if re.search(rf"\b{helper}\(", source):
+                reads |= fields
+        extra = reads - set(fn.params_owned) - set(fn.params_read)
+        if extra:
+            problems.append(f"{name} reads {sorted(extra)} without owning or declaring them")
+        declared_elsewhere = [f for f in fn.params_read if f in fn.params_owned]
+        if declared_elsewhere:
+            problems.append(f"{name} declares {declared_elsewhere} both owned and read")
+    assert not problems, "\n".join(problems)

@@ -5,25 +5,30 @@ generative story written for this course, so that every bias in the data is
 *known*: it is built in by a named parameter below, with a documented default.
 Nothing here is data about China or any other real population.
 
-The story (each arrow is a field of :class:`WorldParams`)::
+The story, in the order the generator draws it. Each arrow is one function below,
+named after it and owning its fields of :class:`WorldParams` (see ``MECHANISMS``)::
 
-    residency status A (local / migrant) ──► district (residential segregation)
-    A ──► education ──► job sector ──► income
-    latent reliability R  (same distribution in every group)
-    age, R ──► true offences ──(district policing)──► recorded offences   [label bias]
-    job sector ──► income shock;  shock, debt burden, R ──► default
-    default, loan size ──► court defaulter list ──► travel ban
-    income ──► app spending, phone tier, pirated software;  job sector ──► volunteering
-    A, age ──► years in the city (born here, moved in or came back) ──► credit-history length
-    district, A (homophily, in-group bias), R ──► peer ratings
+    people            residency status A (local / migrant) ──► district (residential segregation)
+                      age (same in both groups);  A, age ──► years in the city (born here,
+                      moved in or came back);  latent reliability R (same in every group)
+    work and income   A ──► education ──► job sector (A: work permits) ──► income
+    policing          age, R ──► true offences ──(district policing)──► recorded offences  [label bias]
+    credit            income ──► loan, debt band;  job sector ──► income shock;
+                      shock, debt band, R ──► default (this year and next) ──► outstanding debt;
+                      years in the city, age ──► credit-history length
+    courts and bans   outstanding debt ──► court defaulter list ──► travel ban
+    apps and spending A ──► app use;  income ──► app spending, phone tier, pirated software;
+                      job sector ──► volunteering
+    ratings           district (homophily), A (in-group bias), R ──► peer ratings
+    records           the world ──► each agency's messy records, the truth table, ``citizens``
 
 Conventions for the columns: A (group), X (features), Y (outcome), S (score).
 """
 from __future__ import annotations
 
-import dataclasses
 import numbers
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -52,7 +57,8 @@ class WorldParams:
     """Every arrow of the causal story, with its default value.
 
     Probabilities are per resident per year unless said otherwise. Changing a
-    field changes the strength of one mechanism and nothing else.
+    field changes the strength of one mechanism and nothing else: each field is
+    owned by exactly one function of this module (``MECHANISMS`` lists them).
     """
 
     # --- residency status and districts -------------------------------------
@@ -166,12 +172,18 @@ class WorldParams:
             raise ValueError(
                 f"district_migrant_share has {len(shares)} values; expected one per district ({len(DISTRICTS)})."
             )
-        for name in ("migrant_share", "born_in_city_local", "born_in_city_migrant", "loan_share", "court_sue_prob", "app_use_local", "app_use_migrant",
-                     "shock_formal", "shock_informal", "rating_same_district", "duplicate_share",
-                     "misspelling_share", "age_missing_share"):
+        for name in ("migrant_share", "born_in_city_local", "born_in_city_migrant", "loan_share", "court_sue_prob",
+                     "app_use_local", "app_use_migrant", "shock_formal", "shock_informal", "rating_same_district",
+                     "duplicate_share", "misspelling_share", "age_missing_share"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise ValueError(f"{name}={value!r}: expected a probability between 0 and 1.")
+        for name in ("arrival_age_mean_local", "arrival_age_mean_migrant"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name}={getattr(self, name)!r}: expected a mean number of years >= 0.")
+        if not 0 <= self.arrival_age_min <= self.age_min:
+            raise ValueError(f"arrival_age_min={self.arrival_age_min!r}: expected an age between 0 and "
+                             f"age_min ({self.age_min}), so that every resident can have arrived.")
         if not ((shares >= 0) & (shares <= 1)).all():
             raise ValueError(f"district_migrant_share={tuple(shares)}: expected shares between 0 and 1.")
 
@@ -238,10 +250,258 @@ def _debt_band(debt_ratio, cuts):
 
 
 def _defaults(rng, p, shock, band, reliability, has_loan):
+    """Draw one year's defaults: log-odds from the shock, the debt band and reliability."""
     debt_effect = np.select([band == "low", band == "medium", band == "high"], list(p.default_logit_debt), 0.0)
     logit = (p.default_logit_base + p.default_logit_shock * shock + debt_effect
              + p.default_logit_reliability * reliability)
     return has_loan & (rng.random(len(shock)) < _logistic(logit))
+
+
+# =====================================================================================
+# The mechanisms: one function per arrow of the causal graph, in the graph's order
+# (people -> work and income -> policing and records -> credit and defaults -> courts
+# and bans -> apps and spending -> ratings), then the agencies' records. Each function
+# is named after its arrow and reads only the WorldParams fields it owns; MECHANISMS
+# lists them, and tests/test_world.py checks that every field has exactly one owner.
+# Every function draws from the block's generator in a fixed order: moving a draw
+# changes the world, so the order here is part of the output.
+# =====================================================================================
+
+#: mechanism (function name) -> the WorldParams fields it owns, in the order of the causal graph
+MECHANISMS: dict = {}
+
+
+def _owns(*fields, reads=()):
+    """Register a mechanism, the WorldParams fields it owns, and any it reads that another owns."""
+    def register(fn):
+        MECHANISMS[fn.__name__] = fields
+        fn.params_owned, fn.params_read = fields, reads
+        return fn
+    return register
+
+
+# --- people ---------------------------------------------------------------------------
+@_owns("migrant_share")
+def residency_status(rng, p, n):
+    """-> residency status A: True for a migrant, with probability ``migrant_share``."""
+    return rng.random(n) < p.migrant_share
+
+
+@_owns("district_migrant_share", reads=("migrant_share",))
+def status_to_district(rng, p, migrant):
+    """A -> district (residential segregation).
+
+    Returns each resident's district index and every district's migrant share, the
+    ``district_migrant_share`` profile rescaled so that it averages ``migrant_share``
+    (read here, owned by :func:`residency_status`).
+    """
+    n = len(migrant)
+    share = np.asarray(p.district_migrant_share, dtype=float)
+    scaled = np.clip(share * p.migrant_share / share.mean(), 0, 1) if share.mean() > 0 else share
+    p_d_mig = scaled / scaled.sum() if scaled.sum() > 0 else np.full(len(share), 1 / len(share))
+    p_d_loc = (1 - scaled) / (1 - scaled).sum()
+    d_idx = np.where(migrant,
+                     rng.choice(len(share), size=n, p=p_d_mig),
+                     rng.choice(len(share), size=n, p=p_d_loc))
+    return d_idx, scaled
+
+
+@_owns("age_min", "age_max")
+def age_of_residents(rng, p, n):
+    """-> age, the same distribution in both groups (whole years, ``age_min`` up to ``age_max``)."""
+    return (p.age_min + (p.age_max - p.age_min) * rng.beta(1.4, 2.0, n)).astype(int)
+
+
+@_owns("born_in_city_local", "born_in_city_migrant", "arrival_age_min", "arrival_age_mean_local",
+       "arrival_age_mean_migrant")
+def status_age_to_years_in_city(rng, p, migrant, age):
+    """A, age -> years in the city: since birth, or since the resident last came to the city.
+
+    A share ``born_in_city_local`` / ``born_in_city_migrant`` has lived in the city since
+    birth. Everyone else last arrived (moved in, or came back) at ``arrival_age_min`` plus an
+    exponential number of years with mean ``arrival_age_mean_local`` / ``_migrant``; an
+    arrival drawn beyond the resident's age is redrawn uniformly between the minimum and the age.
+    """
+    n = len(migrant)
+    born_here = rng.random(n) < np.where(migrant, p.born_in_city_migrant, p.born_in_city_local)
+    arrival = p.arrival_age_min + rng.exponential(1.0, n) * np.where(migrant, p.arrival_age_mean_migrant,
+                                                                     p.arrival_age_mean_local)
+    redraw = p.arrival_age_min + (age - p.arrival_age_min) * rng.random(n)
+    arrival = np.where(arrival > age, redraw, arrival)
+    return np.where(born_here, age, np.floor(age - arrival)).astype(int).clip(0)
+
+
+@_owns("reliability_sd")
+def latent_reliability(rng, p, n):
+    """-> latent reliability R, normal with mean 0 and sd ``reliability_sd`` in every group."""
+    return rng.normal(0, p.reliability_sd, n)
+
+
+# --- work and income ------------------------------------------------------------------
+EDUCATION_LEVELS = np.array(["primary", "secondary", "tertiary"], dtype=object)
+
+
+@_owns("education_local", "education_migrant")
+def status_to_education(rng, p, migrant):
+    """A -> education (unequal access): index into ``EDUCATION_LEVELS``."""
+    u = rng.random(len(migrant))
+    cum_l, cum_m = np.cumsum(p.education_local), np.cumsum(p.education_migrant)
+    return np.where(migrant, np.searchsorted(cum_m, u * cum_m[-1]), np.searchsorted(cum_l, u * cum_l[-1]))
+
+
+@_owns("informal_by_education", "informal_migrant_extra")
+def education_status_to_job_sector(rng, p, edu_i, migrant):
+    """education, A -> job sector (work permits): True for informal work."""
+    p_inf = np.asarray(p.informal_by_education)[edu_i] + p.informal_migrant_extra * migrant
+    return rng.random(len(edu_i)) < np.clip(p_inf, 0, 1)
+
+
+@_owns("income_median_by_education", "income_informal_factor", "income_log_sd")
+def education_sector_to_income(rng, p, edu_i, informal):
+    """education, job sector -> monthly income (cu, rounded to 10 cu)."""
+    income = (np.asarray(p.income_median_by_education)[edu_i]
+              * np.where(informal, p.income_informal_factor, 1.0)
+              * np.exp(rng.normal(0, p.income_log_sd, len(edu_i))))
+    return np.round(income, -1)
+
+
+# --- policing and records -------------------------------------------------------------
+@_owns("offence_rate_base", "offence_reliability_effect", "offence_age_effect")
+def reliability_age_to_true_offences(rng, p, reliability, age):
+    """R, age -> true offences this year (Poisson; A has no effect)."""
+    rate = p.offence_rate_base * np.exp(p.offence_reliability_effect * reliability
+                                        + p.offence_age_effect * (age - 18) / 10)
+    return rng.poisson(rate)
+
+
+@_owns("detection_base", "detection_slope")
+def district_to_recorded_offences(rng, p, true_offences, district_share):
+    """district -> detection probability; true offences x detection -> recorded offences (label bias).
+
+    ``district_share`` is the migrant share of each resident's district.
+    Returns (detection probability, recorded offences).
+    """
+    detection = np.clip(p.detection_base + p.detection_slope * district_share, 0, 1)
+    return detection, rng.binomial(true_offences, detection)
+
+
+# --- credit and defaults --------------------------------------------------------------
+#: months over which a loan is repaid (monthly repayment = loan amount / this)
+REPAYMENT_MONTHS = 36.0
+
+
+@_owns("loan_share", "loan_months_median", "loan_months_log_sd", "debt_band_cuts")
+def income_to_loan(rng, p, income):
+    """-> holds a loan; income -> loan amount; loan amount, income -> debt band.
+
+    Returns (has_loan, principal, monthly repayment, debt band); NaN / None for non-borrowers.
+    """
+    n = len(income)
+    has_loan = rng.random(n) < p.loan_share
+    principal = np.where(has_loan,
+                         np.round(income * p.loan_months_median * np.exp(rng.normal(0, p.loan_months_log_sd, n)), -2),
+                         np.nan)
+    repayment_monthly = principal / REPAYMENT_MONTHS
+    band = _debt_band(repayment_monthly / income, p.debt_band_cuts)
+    return has_loan, principal, repayment_monthly, band
+
+
+@_owns("shock_formal", "shock_informal", "default_logit_base", "default_logit_shock", "default_logit_debt",
+       "default_logit_reliability")
+def sector_debt_reliability_to_default(rng, p, informal, band, reliability, has_loan):
+    """job sector -> income shock; shock, debt band, R -> default, this year and next year.
+
+    Returns (shock, defaulted, shock next year, default next year).
+    """
+    p_shock = np.where(informal, p.shock_informal, p.shock_formal)
+    shock = rng.random(len(informal)) < p_shock
+    defaulted = _defaults(rng, p, shock, band, reliability, has_loan)
+    shock_next = rng.random(len(informal)) < p_shock
+    default_next = _defaults(rng, p, shock_next, band, reliability, has_loan)
+    return shock, defaulted, shock_next, default_next
+
+
+@_owns()
+def default_to_outstanding(rng, p, defaulted, principal):
+    """default, loan amount -> outstanding debt: a uniform 30-90 % of the loan (100 cu); NaN without a default."""
+    return np.where(defaulted, np.round(principal * rng.uniform(0.3, 0.9, len(defaulted)), -2), np.nan)
+
+
+@_owns()
+def years_in_city_to_credit_history(rng, p, has_loan, years_in_city, age):
+    """years in the city, age -> credit-history length: 50-100 % of min(years in city, age - 18), borrowers only."""
+    return np.where(has_loan,
+                    np.floor(np.minimum(years_in_city, age - 18) * rng.uniform(0.5, 1.0, len(has_loan))), np.nan)
+
+
+# --- courts and bans ------------------------------------------------------------------
+@_owns("court_threshold", "court_sue_prob")
+def outstanding_to_court_list(rng, p, defaulted, outstanding):
+    """outstanding debt -> court defaulter list (and so a travel ban): over the threshold, the creditor sues."""
+    return defaulted & (outstanding > p.court_threshold) & (rng.random(len(defaulted)) < p.court_sue_prob)
+
+
+# --- apps and spending ----------------------------------------------------------------
+@_owns("app_use_local", "app_use_migrant", "app_share_median", "app_share_log_sd")
+def status_income_to_app_spending(rng, p, migrant, income):
+    """A -> uses the payment app; income -> yearly app spending (cu, 10 cu; NaN for non-users).
+
+    Returns (uses_app, app spending).
+    """
+    n = len(migrant)
+    uses_app = rng.random(n) < np.where(migrant, p.app_use_migrant, p.app_use_local)
+    spending = np.where(uses_app,
+                        np.round(12 * income * p.app_share_median * np.exp(rng.normal(0, p.app_share_log_sd, n)), -1),
+                        np.nan)
+    return uses_app, spending
+
+
+@_owns("phone_noise_sd")
+def income_to_phone_tier(rng, p, income):
+    """income -> phone tier: log(income / 5000) + noise, cut at -0.25 and 0.35 (budget / mid / flagship)."""
+    signal = np.log(income / 5000.0) + rng.normal(0, p.phone_noise_sd, len(income))
+    return np.select([signal < -0.25, signal < 0.35], ["budget", "mid"], "flagship").astype(object)
+
+
+@_owns("piracy_logit_base", "piracy_logit_income")
+def income_to_pirated_software(rng, p, income):
+    """income -> pirated-software flag (logistic in log income)."""
+    return rng.random(len(income)) < _logistic(p.piracy_logit_base + p.piracy_logit_income * np.log(income / 5000.0))
+
+
+@_owns("volunteer_hours_formal", "volunteer_hours_informal")
+def sector_to_volunteering(rng, p, informal):
+    """job sector -> volunteering hours a year (free time): Poisson with a gamma-distributed mean."""
+    return rng.poisson(np.where(informal, p.volunteer_hours_informal, p.volunteer_hours_formal)
+                       * rng.gamma(1.0, 1.0, len(informal)))
+
+
+# --- ratings --------------------------------------------------------------------------
+@_owns("ratings_per_resident", "rating_same_district", "rating_base", "rating_reliability_effect",
+       "rating_in_group_bonus", "rating_noise_sd")
+def district_status_reliability_to_ratings(rng, p, d_idx, migrant, reliability):
+    """district -> whom one rates (homophily); A -> stars (in-group bias); ratee's R -> stars.
+
+    Returns (rater, ratee, stars), indices into the block; a draw that picked the rater is dropped.
+    """
+    n = len(d_idx)
+    k = p.ratings_per_resident
+    rater = np.repeat(np.arange(n), k)
+    same = rng.random(n * k) < p.rating_same_district
+    # a random resident of the rater's own district, or of the whole city
+    order = np.argsort(d_idx, kind="stable")
+    counts = np.bincount(d_idx, minlength=len(DISTRICTS))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rd = d_idx[rater]
+    pick_same = order[starts[rd] + (rng.random(n * k) * counts[rd]).astype(int)]
+    pick_any = rng.integers(0, n, n * k)
+    ratee = np.where(same, pick_same, pick_any)
+    keep = ratee != rater
+    rater, ratee = rater[keep], ratee[keep]
+    stars_raw = (p.rating_base + p.rating_reliability_effect * reliability[ratee]
+                 + p.rating_in_group_bonus * (migrant[rater] == migrant[ratee])
+                 + rng.normal(0, p.rating_noise_sd, len(rater)))
+    return rater, ratee, np.clip(np.round(stars_raw), 1, 5).astype(int)
 
 
 #: Residents are generated in independent blocks of at most this size, so that the
@@ -297,221 +557,189 @@ def generate_world(n=DEFAULT_N, seed=DEFAULT_SEED, params=None):
 
 
 def _generate_block(n, rng, first, p):
-    """One block of ``n`` residents numbered from ``first``, drawn with ``rng``."""
-    num = np.arange(first, first + n)
-    # --- people: residency status, district (segregation), age, years in the city -------
-    migrant = rng.random(n) < p.migrant_share
-    share = np.asarray(p.district_migrant_share, dtype=float)
-    # scale district shares so that they are consistent with migrant_share
-    scaled = np.clip(share * p.migrant_share / share.mean(), 0, 1) if share.mean() > 0 else share
-    p_d_mig = scaled / scaled.sum() if scaled.sum() > 0 else np.full(len(share), 1 / len(share))
-    p_d_loc = (1 - scaled) / (1 - scaled).sum()
-    d_idx = np.where(migrant,
-                     rng.choice(len(share), size=n, p=p_d_mig),
-                     rng.choice(len(share), size=n, p=p_d_loc))
-    district = np.asarray(DISTRICTS, dtype=object)[d_idx]
-    # age: same distribution in both groups
-    age = (p.age_min + (p.age_max - p.age_min) * rng.beta(1.4, 2.0, n)).astype(int)
-    # years in the city: since birth, or since the resident last came to the city
-    born_here = rng.random(n) < np.where(migrant, p.born_in_city_migrant, p.born_in_city_local)
-    arrival = p.arrival_age_min + rng.exponential(1.0, n) * np.where(migrant, p.arrival_age_mean_migrant,
-                                                                     p.arrival_age_mean_local)
-    redraw = p.arrival_age_min + (age - p.arrival_age_min) * rng.random(n)
-    arrival = np.where(arrival > age, redraw, arrival)
-    years_in_city = np.where(born_here, age, np.floor(age - arrival)).astype(int).clip(0)
-    # latent reliability: identical in every group
-    reliability = rng.normal(0, p.reliability_sd, n)
+    """One block of ``n`` residents numbered from ``first``, drawn with ``rng``: the causal story, in order."""
+    r = SimpleNamespace(num=np.arange(first, first + n))
+    # people
+    r.migrant = residency_status(rng, p, n)
+    r.d_idx, r.district_shares = status_to_district(rng, p, r.migrant)
+    r.age = age_of_residents(rng, p, n)
+    r.years_in_city = status_age_to_years_in_city(rng, p, r.migrant, r.age)
+    r.reliability = latent_reliability(rng, p, n)
+    # work and income
+    r.edu_i = status_to_education(rng, p, r.migrant)
+    r.informal = education_status_to_job_sector(rng, p, r.edu_i, r.migrant)
+    r.income = education_sector_to_income(rng, p, r.edu_i, r.informal)
+    # policing and records
+    r.true_offences = reliability_age_to_true_offences(rng, p, r.reliability, r.age)
+    r.detection, r.recorded_offences = district_to_recorded_offences(rng, p, r.true_offences,
+                                                                     r.district_shares[r.d_idx])
+    # credit and defaults
+    r.has_loan, r.principal, r.repayment_monthly, r.band = income_to_loan(rng, p, r.income)
+    r.shock, r.defaulted, r.shock_next, r.default_next = sector_debt_reliability_to_default(
+        rng, p, r.informal, r.band, r.reliability, r.has_loan)
+    r.outstanding = default_to_outstanding(rng, p, r.defaulted, r.principal)
+    r.history_years = years_in_city_to_credit_history(rng, p, r.has_loan, r.years_in_city, r.age)
+    # courts and bans
+    r.listed = outstanding_to_court_list(rng, p, r.defaulted, r.outstanding)
+    # apps and spending
+    r.uses_app, r.app_spending = status_income_to_app_spending(rng, p, r.migrant, r.income)
+    r.phone_tier = income_to_phone_tier(rng, p, r.income)
+    r.pirated = income_to_pirated_software(rng, p, r.income)
+    r.volunteer_hours = sector_to_volunteering(rng, p, r.informal)
+    # ratings
+    r.rater, r.ratee, r.stars = district_status_reliability_to_ratings(rng, p, r.d_idx, r.migrant, r.reliability)
+    return agency_records(rng, p, r)
 
-    # --- work and income: education, job sector, income ----------------------------
-    levels = np.array(["primary", "secondary", "tertiary"], dtype=object)
-    u = rng.random(n)
-    cum_l, cum_m = np.cumsum(p.education_local), np.cumsum(p.education_migrant)
-    edu_i = np.where(migrant, np.searchsorted(cum_m, u * cum_m[-1]), np.searchsorted(cum_l, u * cum_l[-1]))
-    education = levels[edu_i]
-    p_inf = np.asarray(p.informal_by_education)[edu_i] + p.informal_migrant_extra * migrant
-    informal = rng.random(n) < np.clip(p_inf, 0, 1)
-    sector = np.where(informal, "informal", "formal").astype(object)
-    income = (np.asarray(p.income_median_by_education)[edu_i]
-              * np.where(informal, p.income_informal_factor, 1.0)
-              * np.exp(rng.normal(0, p.income_log_sd, n)))
-    income = np.round(income, -1)
 
-    # --- policing and records: true offences, detection, recorded offences -----------
-    rate = p.offence_rate_base * np.exp(p.offence_reliability_effect * reliability
-                                        + p.offence_age_effect * (age - 18) / 10)
-    true_offences = rng.poisson(rate)
-    detection = np.clip(p.detection_base + p.detection_slope * scaled[d_idx], 0, 1)
-    recorded_offences = rng.binomial(true_offences, detection)
+# --- the agencies' records ------------------------------------------------------------
+@_owns("duplicate_share", "misspelling_share", "age_missing_share", "income_missing_formal",
+       "income_missing_informal")
+def agency_records(rng, p, r):
+    """world -> each agency's records (with their messiness), the truth table and the clean ``citizens``."""
+    r.district = np.asarray(DISTRICTS, dtype=object)[r.d_idx]
+    r.education = EDUCATION_LEVELS[r.edu_i]
+    r.sector = np.where(r.informal, "informal", "formal").astype(object)
+    r.hukou = np.where(r.migrant, "migrant", "local").astype(object)
+    r.ids = format_id(r.num)
+    return {
+        "registry": _registry(rng, p, r),
+        "labour": _labour(rng, p, r),
+        "police": _police(rng, r),
+        "bank": _bank(rng, p, r),
+        "courts": _courts(r),
+        "payments": _payments(r),
+        "community": pd.DataFrame({"resident_id": r.ids, "volunteer_hours": r.volunteer_hours}),
+        "ratings": pd.DataFrame({"rater_id": r.ids[r.rater], "ratee_id": r.ids[r.ratee], "stars": r.stars}),
+        "truth": _truth(r),
+        "citizens": _citizens(r),
+    }
 
-    # --- credit and defaults: loans, shocks, defaults, credit history ------------------
-    has_loan = rng.random(n) < p.loan_share
-    principal = np.where(has_loan,
-                         np.round(income * p.loan_months_median * np.exp(rng.normal(0, p.loan_months_log_sd, n)), -2),
-                         np.nan)
-    repayment_monthly = principal / 36.0
-    debt_ratio = repayment_monthly / income
-    band = _debt_band(debt_ratio, p.debt_band_cuts)
-    p_shock = np.where(informal, p.shock_informal, p.shock_formal)
-    shock = rng.random(n) < p_shock
-    defaulted = _defaults(rng, p, shock, band, reliability, has_loan)
-    shock_next = rng.random(n) < p_shock
-    default_next = _defaults(rng, p, shock_next, band, reliability, has_loan)
-    outstanding = np.where(defaulted, np.round(principal * rng.uniform(0.3, 0.9, n), -2), np.nan)
-    history_years = np.where(has_loan,
-                             np.floor(np.minimum(years_in_city, age - 18) * rng.uniform(0.5, 1.0, n)), np.nan)
 
-    # --- courts and bans: the defaulter list ---------------------------------------
-    listed = defaulted & (outstanding > p.court_threshold) & (rng.random(n) < p.court_sue_prob)
-
-    # --- apps and spending (and volunteering) ---------------------------------------
-    uses_app = rng.random(n) < np.where(migrant, p.app_use_migrant, p.app_use_local)
-    app_spending = np.where(uses_app,
-                            np.round(12 * income * p.app_share_median * np.exp(rng.normal(0, p.app_share_log_sd, n)), -1),
-                            np.nan)
-    tier_signal = np.log(income / 5000.0) + rng.normal(0, p.phone_noise_sd, n)
-    phone_tier = np.select([tier_signal < -0.25, tier_signal < 0.35], ["budget", "mid"], "flagship").astype(object)
-    pirated = rng.random(n) < _logistic(p.piracy_logit_base + p.piracy_logit_income * np.log(income / 5000.0))
-    volunteer_hours = rng.poisson(np.where(informal, p.volunteer_hours_informal, p.volunteer_hours_formal)
-                                  * rng.gamma(1.0, 1.0, n))
-
-    # --- ratings: homophily by district, in-group bias ---------------------------------
-    k = p.ratings_per_resident
-    rater = np.repeat(np.arange(n), k)
-    same = rng.random(n * k) < p.rating_same_district
-    # a random resident of the rater's own district, or of the whole city
-    order = np.argsort(d_idx, kind="stable")
-    counts = np.bincount(d_idx, minlength=len(share))
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rd = d_idx[rater]
-    pick_same = order[starts[rd] + (rng.random(n * k) * counts[rd]).astype(int)]
-    pick_any = rng.integers(0, n, n * k)
-    ratee = np.where(same, pick_same, pick_any)
-    keep = ratee != rater
-    rater, ratee = rater[keep], ratee[keep]
-    stars_raw = (p.rating_base + p.rating_reliability_effect * reliability[ratee]
-                 + p.rating_in_group_bonus * (migrant[rater] == migrant[ratee])
-                 + rng.normal(0, p.rating_noise_sd, len(rater)))
-    stars = np.clip(np.round(stars_raw), 1, 5).astype(int)
-
-    hukou = np.where(migrant, "migrant", "local").astype(object)
-    ids = format_id(num)
-    tables = {}
-
-    # ---- registry (household registration bureau) ----------------------------------
-    reg_age = pd.array(age, dtype="Int64")
+def _registry(rng, p, r):
+    """Household Registration Bureau: duplicates, misspelled status, missing ages; rows shuffled."""
+    n = len(r.num)
+    reg_age = pd.array(r.age, dtype="Int64")
     reg_age[rng.random(n) < p.age_missing_share] = pd.NA
     registry = pd.DataFrame({
-        "resident_id": ids,
-        "hukou": _misspell(rng, hukou, {"local": ["Local", "LOCAL", "local "], "migrant": ["Migrant", "non-local", "MIGRANT"]},
-                           p.misspelling_share),
-        "district": district,
+        "resident_id": r.ids,
+        "hukou": _misspell(rng, r.hukou, {"local": ["Local", "LOCAL", "local "],
+                                          "migrant": ["Migrant", "non-local", "MIGRANT"]}, p.misspelling_share),
+        "district": r.district,
         "age": reg_age,
-        "education": education,
-        "years_in_city": years_in_city,
+        "education": r.education,
+        "years_in_city": r.years_in_city,
     })
-    tables["registry"] = _with_duplicates(rng, registry, p.duplicate_share)
+    return _with_duplicates(rng, registry, p.duplicate_share)
 
-    # ---- labour bureau ---------------------------------------------------------------
-    miss = rng.random(n) < np.where(informal, p.income_missing_informal, p.income_missing_formal)
+
+def _labour(rng, p, r):
+    """Labour Bureau: bare-integer ids, misspelled sector, incomes missing more often for informal work."""
+    n = len(r.num)
+    miss = rng.random(n) < np.where(r.informal, p.income_missing_informal, p.income_missing_formal)
     labour = pd.DataFrame({
-        "person_no": format_id(num, "int"),
-        "job_sector": _misspell(rng, sector, {"formal": ["Formal", "FORMAL"], "informal": ["Informal", "in-formal"]},
+        "person_no": format_id(r.num, "int"),
+        "job_sector": _misspell(rng, r.sector, {"formal": ["Formal", "FORMAL"], "informal": ["Informal", "in-formal"]},
                                 p.misspelling_share),
-        "monthly_income": np.where(miss, np.nan, income),
+        "monthly_income": np.where(miss, np.nan, r.income),
     })
-    tables["labour"] = labour.iloc[rng.permutation(n)].reset_index(drop=True)
+    return labour.iloc[rng.permutation(n)].reset_index(drop=True)
 
-    # ---- police: one row per recorded incident -----------------------------------------
-    who = np.repeat(num, recorded_offences)
+
+def _police(rng, r):
+    """City Police: one row per recorded incident; the kind of offence is drawn at random."""
+    who = np.repeat(r.num, r.recorded_offences)
     kinds = np.array(["public disorder", "traffic", "petty theft", "jaywalking", "unlicensed vending"], dtype=object)
-    police = pd.DataFrame({
+    return pd.DataFrame({
         "incident_no": np.arange(1, len(who) + 1),
         "subject_ref": format_id(who, "nodash") if len(who) else np.array([], dtype=object),
         "offence": kinds[rng.integers(0, len(kinds), len(who))],
-        "district": district[who - first],
+        "district": r.district[who - r.num[0]],
     })
-    tables["police"] = police
 
-    # ---- bank (credit bureau) ----------------------------------------------------------
-    borrowers = np.flatnonzero(has_loan)
+
+def _bank(rng, p, r):
+    """Credit Bureau: borrowers only, lower-case ids, duplicates."""
+    b = np.flatnonzero(r.has_loan)
     bank = pd.DataFrame({
-        "customer": format_id(num[borrowers], "lower"),
-        "loan_amount": principal[borrowers],
-        "monthly_repayment": np.round(repayment_monthly[borrowers], 2),
-        "debt_band": band[borrowers],
-        "credit_history_years": history_years[borrowers],
-        "defaulted": defaulted[borrowers].astype(int),
-        "outstanding": outstanding[borrowers],
+        "customer": format_id(r.num[b], "lower"),
+        "loan_amount": r.principal[b],
+        "monthly_repayment": np.round(r.repayment_monthly[b], 2),
+        "debt_band": r.band[b],
+        "credit_history_years": r.history_years[b],
+        "defaulted": r.defaulted[b].astype(int),
+        "outstanding": r.outstanding[b],
     })
-    tables["bank"] = _with_duplicates(rng, bank, p.duplicate_share)
+    return _with_duplicates(rng, bank, p.duplicate_share)
 
-    # ---- courts: the public defaulter list -----------------------------------------------
-    li = np.flatnonzero(listed)
-    tables["courts"] = pd.DataFrame({
+
+def _courts(r):
+    """Municipal Court: the public defaulter list (every listed debtor is barred from flights and rail)."""
+    li = np.flatnonzero(r.listed)
+    return pd.DataFrame({
         "case_no": [f"C{i:05d}" for i in range(1, len(li) + 1)],
-        "debtor_id": ids[li],
-        "amount_owed": outstanding[li],
+        "debtor_id": r.ids[li],
+        "amount_owed": r.outstanding[li],
         "flight_ban": 1,
         "rail_ban": 1,
     })
 
-    # ---- payment app ------------------------------------------------------------------------
-    users = np.flatnonzero(uses_app)
-    tables["payments"] = pd.DataFrame({
-        "account_holder": format_id(num[users], "padded"),
-        "annual_spending": app_spending[users],
-        "phone_tier": phone_tier[users],
-        "pirated_software_flag": pirated[users].astype(int),
+
+def _payments(r):
+    """The payment app: users only, ids with a trailing space."""
+    users = np.flatnonzero(r.uses_app)
+    return pd.DataFrame({
+        "account_holder": format_id(r.num[users], "padded"),
+        "annual_spending": r.app_spending[users],
+        "phone_tier": r.phone_tier[users],
+        "pirated_software_flag": r.pirated[users].astype(int),
     })
 
-    # ---- community (neighbourhood committee): volunteering --------------------------------------
-    tables["community"] = pd.DataFrame({"resident_id": ids, "volunteer_hours": volunteer_hours})
 
-    # ---- peer ratings: one row per rating ------------------------------------------------------
-    tables["ratings"] = pd.DataFrame({"rater_id": ids[rater], "ratee_id": ids[ratee], "stars": stars})
-
-    # ---- truth table: what the agencies never see ----------------------------------------------
-    tables["truth"] = pd.DataFrame({
-        "resident_id": ids,
-        "reliability": np.round(reliability, 4),
-        "true_offences": true_offences,
-        "detection_prob": np.round(detection, 4),
-        "income_shock": shock.astype(int),
-        "income_shock_next_year": shock_next.astype(int),
-        "default_next_year": np.where(has_loan, default_next.astype(float), np.nan),
+def _truth(r):
+    """What the agencies never see."""
+    return pd.DataFrame({
+        "resident_id": r.ids,
+        "reliability": np.round(r.reliability, 4),
+        "true_offences": r.true_offences,
+        "detection_prob": np.round(r.detection, 4),
+        "income_shock": r.shock.astype(int),
+        "income_shock_next_year": r.shock_next.astype(int),
+        "default_next_year": np.where(r.has_loan, r.default_next.astype(float), np.nan),
     })
 
-    # ---- citizens: one clean row per resident (the analysis table for Lessons 2+) ---------------
-    recv_sum = np.bincount(ratee, weights=stars, minlength=n)
-    recv_cnt = np.bincount(ratee, minlength=n)
+
+def _citizens(r):
+    """One clean row per resident (the analysis table for Lessons 2 onwards)."""
+    n = len(r.num)
+    recv_sum = np.bincount(r.ratee, weights=r.stars, minlength=n)
+    recv_cnt = np.bincount(r.ratee, minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_rating = np.where(recv_cnt > 0, recv_sum / np.maximum(recv_cnt, 1), np.nan)
-    tables["citizens"] = pd.DataFrame({
-        "resident_id": ids,
-        "hukou": hukou,
-        "district": district,
-        "age": age,
-        "education": education,
-        "years_in_city": years_in_city,
-        "job_sector": sector,
-        "monthly_income": income,
-        "recorded_offences": recorded_offences,
-        "has_loan": has_loan.astype(int),
-        "loan_amount": principal,
-        "debt_band": band,
-        "credit_history_years": history_years,
-        "defaulted": np.where(has_loan, defaulted.astype(float), np.nan),
-        "listed": listed.astype(int),
-        "travel_ban": listed.astype(int),
-        "app_spending": app_spending,
-        "phone_tier": np.where(uses_app, phone_tier, None),
-        "pirated_software": np.where(uses_app, pirated.astype(float), np.nan),
-        "volunteer_hours": volunteer_hours,
+    return pd.DataFrame({
+        "resident_id": r.ids,
+        "hukou": r.hukou,
+        "district": r.district,
+        "age": r.age,
+        "education": r.education,
+        "years_in_city": r.years_in_city,
+        "job_sector": r.sector,
+        "monthly_income": r.income,
+        "recorded_offences": r.recorded_offences,
+        "has_loan": r.has_loan.astype(int),
+        "loan_amount": r.principal,
+        "debt_band": r.band,
+        "credit_history_years": r.history_years,
+        "defaulted": np.where(r.has_loan, r.defaulted.astype(float), np.nan),
+        "listed": r.listed.astype(int),
+        "travel_ban": r.listed.astype(int),
+        "app_spending": r.app_spending,
+        "phone_tier": np.where(r.uses_app, r.phone_tier, None),
+        "pirated_software": np.where(r.uses_app, r.pirated.astype(float), np.nan),
+        "volunteer_hours": r.volunteer_hours,
         "mean_rating": np.round(mean_rating, 4),
         "ratings_received": recv_cnt,
-        "default_next_year": np.where(has_loan, default_next.astype(float), np.nan),
+        "default_next_year": np.where(r.has_loan, r.default_next.astype(float), np.nan),
     })
-    return tables
 
 
 __all__ = ["CITY", "DEFAULT_SEED", "DEFAULT_N", "DISTRICTS", "AGENCY_TABLES", "TABLES",
