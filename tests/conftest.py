@@ -34,3 +34,17 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(f"{'lesson':28}" + "".join(f"{c:>18}" for c in cols))
     for lesson in sorted(rows):
         terminalreporter.write_line(f"{lesson:28}" + "".join(f"{rows[lesson].get(c, 0):>18}" for c in cols))
+
+
+# The longest tests first, so that pytest-xdist's two workers do not end with one long test on one core
+# (the nbgrader shards, then the mutants, then the banks on other worlds; everything else keeps its order).
+_LONG_FIRST = ("test_harness.py::test_grading", "test_mutants.py::", "test_banks_fast.py::")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item):
+        for i, prefix in enumerate(_LONG_FIRST):
+            if prefix in item.nodeid:
+                return i
+        return len(_LONG_FIRST)
+    items.sort(key=rank)  # stable: the order within each group is kept

@@ -329,7 +329,7 @@ class LessonRun:
         for pos in range(ex.answer + 1, ex.end + 1):
             c = self.cells[pos]
             if lost and c.role == "test":
-                trial.failed[c.grade_id] = "not run: the answer cell ran past the time limit"
+                trial.failed[c.grade_id] = "not run: an earlier cell of this trial ran past the time limit or killed the kernel"
                 continue
             if lost:
                 continue
