@@ -7,6 +7,8 @@ Each measurement runs in a fresh process so that its peak memory (max RSS) is it
     python scripts/bench.py notebooks       # each solution notebook's run time and kernel peak memory
     python scripts/bench.py autograde       # nbgrader autograde of one submission vs plain execution
     python scripts/bench.py engine          # the simulation engine (scripts/bench_engine.py)
+    python scripts/bench.py class           # a 200-submission class: full, incremental, vs sequential nbgrader
+                                            # (BENCH_CLASS_STUDENTS=8 for a smaller class per lesson)
 """
 from __future__ import annotations
 
@@ -110,10 +112,102 @@ def bench_autograde(copies=3):
             r = subprocess.run([PY, "-m", "socialcredit", "autograde", "--workers", "1"], cwd=root, check=True,
                                capture_output=True, text=True)
             batch = time.perf_counter() - t0
-            per = [float(x) for x in re.findall(r"^\s+ok\s+\S+\s+\S+\s+([\d.]+) s", r.stdout, flags=re.M)]
+            per = [float(x) for x in re.findall(r"^\s+\[\s*\d+/\d+\]\s+ok\s+\S+\s+\S+\s+([\d.]+) s", r.stdout, flags=re.M)]
         med = statistics.median(per) if per else float("nan")
         print(f"{lesson:<30} {plain:>8.2f} {med:>21.2f} {100 * (med / plain - 1):>8.0f}% {batch:>8.1f}")
     print("(batch includes registering the lessons and loading nbgrader once per worker)")
+
+
+def _class_course(root, lessons, students, seed=2024):
+    """A course folder with ``students`` submissions per lesson: solutions with 0-2 random misconceptions."""
+    import random
+    import shutil
+    sys.path.insert(0, str(REPO / "tests"))
+    from harness import answer_cells, load_bank, notebook_path, strip_solution_markers
+    import nbformat
+    rng = random.Random(seed)
+    root.mkdir(parents=True)
+    shutil.copy2(REPO / "nbgrader_config.py", root)
+    made = 0
+    for lesson in lessons:
+        shutil.copytree(REPO / "solutions" / lesson, root / "solutions" / lesson)
+        source = nbformat.read(notebook_path(REPO / "solutions", lesson), as_version=4)
+        bank = [e for e in (load_bank(lesson) or []) if e["kind"] == "misconception"]
+        for i in range(students):
+            nb = nbformat.from_dict(json.loads(json.dumps(source)))
+            for c in nb.cells:
+                if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution"):
+                    c.source = strip_solution_markers(c.source)
+            cells = answer_cells(nb)
+            for entry in rng.sample(bank, k=min(len(bank), rng.choice((0, 1, 1, 2)))):
+                if entry["cell"] in cells:
+                    cells[entry["cell"]].source = entry["code"]
+            path = notebook_path(root / "submitted" / f"s{i:03d}", lesson)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, path)
+            made += 1
+    return made
+
+
+def bench_class(per_lesson=None):
+    """Issue #9's class: full autograde, incremental after 5 new submissions, and sequential nbgrader."""
+    import re
+    import shutil
+    per_lesson = int(per_lesson or os.environ.get("BENCH_CLASS_STUDENTS", 40))
+    lessons = sorted(p.name for p in (REPO / "solutions").iterdir()
+                     if p.is_dir() and (REPO / "tests" / "banks" / f"{p.name}.toml").is_file())[:5]
+    cores = os.cpu_count()
+    env = {**os.environ, "PATH": str(Path(PY).parent) + os.pathsep + os.environ.get("PATH", "")}
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d) / "course"
+        n = _class_course(root, lessons, per_lesson)
+        print(f"Class: {len(lessons)} lessons x {per_lesson} students = {n} submissions (solutions with 0-2 random "
+              f"misconceptions from tests/banks), {cores} cores; goals: incremental <= 10% of full, "
+              f">= 1.8x sequential nbgrader on 2 cores")
+        subprocess.run([PY, "-m", "socialcredit", "release"], cwd=root, check=True, capture_output=True, env=env)
+
+        def grade(label):
+            t0 = time.perf_counter()
+            r = subprocess.run([PY, "-m", "socialcredit", "autograde"], cwd=root, capture_output=True, text=True,
+                               env=env)
+            took = time.perf_counter() - t0
+            if r.returncode != 0:
+                raise RuntimeError(f"{label} autograde failed:\n{r.stdout[-3000:]}{r.stderr[-3000:]}")
+            summary = re.findall(r"^graded \d+, crashed \d+.*$", r.stdout, flags=re.M)
+            print(f"  {label:<34} {took:>8.1f} s   {summary[-1] if summary else r.stdout.strip().splitlines()[-1]}",
+                  flush=True)
+            return took
+
+        full = grade("full run (Dask, every core)")
+        grade("no change (nothing to grade)")
+        src = root / "submitted" / "s000"
+        for i, lesson in enumerate(lessons):  # five new students hand in
+            shutil.copytree(src / lesson, root / "submitted" / f"late{i}" / lesson)
+        incremental = grade("incremental (5 new submissions)")
+        print(f"  incremental / full: {100 * incremental / full:.1f} % (goal <= 10 %)", flush=True)
+
+        base = Path(d) / "baseline"
+        base.mkdir()
+        shutil.copy2(root / "nbgrader_config.py", base)
+        shutil.copytree(root / "solutions", base / "solutions")
+        shutil.copytree(root / "submitted", base / "submitted")
+        for late in (base / "submitted").glob("late*"):
+            shutil.rmtree(late)  # the same class as the full run
+        for lesson in lessons:
+            subprocess.run([PY, "-m", "nbgrader", "generate_assignment", lesson, "--force"], cwd=base, check=True,
+                           capture_output=True, env=env)
+        t0 = time.perf_counter()
+        for lesson in lessons:
+            r = subprocess.run([PY, "-m", "nbgrader", "autograde", lesson], cwd=base, capture_output=True, text=True,
+                               env=env)
+            if r.returncode != 0:
+                print(f"  (sequential nbgrader autograde {lesson} exited {r.returncode})")
+        sequential = time.perf_counter() - t0
+        print(f"  {'sequential nbgrader autograde':<34} {sequential:>8.1f} s")
+        print(f"  speed-up of the full run over sequential nbgrader: {sequential / full:.2f}x on {cores} cores "
+              f"(goal >= 1.8x on 2)")
+        print("  (wall-clock times on a shared machine: other work running at the same time slows every figure)")
+    return {"full_s": full, "incremental_s": incremental, "sequential_s": sequential}
 
 
 def bench_engine():
@@ -125,7 +219,7 @@ def bench_engine():
 
 
 def main(argv):
-    everything = {"world", "notebooks", "autograde", "engine"}
+    everything = {"world", "notebooks", "autograde", "engine", "class"}
     which = set(argv) or everything
     unknown = which - everything
     if unknown:
@@ -142,6 +236,9 @@ def main(argv):
         print()
     if "engine" in which:
         bench_engine()
+        print()
+    if "class" in which:
+        bench_class()
     return 0
 
 
