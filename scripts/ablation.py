@@ -164,10 +164,13 @@ def render(results, year0, *, seeds, world_note, prints=None):
              "",
              table(results, year0),
              "",
-             "Reading it: a loop's own effect is what switching it off alone removes; what remains with "
-             "every loop off comes from the score adding up records and defaults year after year against "
-             "fixed cut-offs (records kept one year removes most of that). The loops are not additive, so "
-             "the single-loop shares need not sum to the all-off share."]
+             "Reading it: a loop's own effect is what switching it off alone removes. What remains with "
+             "every loop off is accumulation, not feedback: the score adds up records and defaults year "
+             "after year against fixed cut-offs, from records made where year-0 patrols already were "
+             "(patrols per resident separates that part; records kept one year removes the adding up). "
+             "The loops interact, so the single-loop shares need not sum to the all-off share. Numbers "
+             "from one invented model of a fictional city: they show how to attribute a gap, not how "
+             "large any real system's loops are."]
     if prints is not None:
         lines += ["", f"World measured: `citizens.csv` sha256 {prints['citizens']}…, "
                       f"`truth.csv` sha256 {prints['truth']}…."]
@@ -245,7 +248,8 @@ def main(argv=None):
     elif args.check:
         current = sheet.read_text(encoding="utf-8")
         if START not in current or replace_section(current, block) != current:
-            print(f"{sheet}: the ablation section disagrees with a fresh run (or is missing); "
+            print(block)
+            print(f"{sheet}: the ablation section disagrees with this fresh run (above), or is missing; "
                   f"run `python scripts/ablation.py --write`.")
             return 1
         print(f"DATASHEET.md's ablation section agrees with a fresh run ({seconds:.0f} s)")

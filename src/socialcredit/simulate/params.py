@@ -33,6 +33,20 @@ class SimParams:
     courts, rating bias) are read from ``world`` (a
     :class:`~socialcredit.world.WorldParams`), so the simulated years follow the
     same story as the generated one. All values are invented for teaching.
+
+    The loops' strengths (``ban_income_cut``, ``denial_income_cut``,
+    ``denial_default_logit``, ``rating_anchor``, ``rating_stigma``) are also
+    what :func:`loop_params` sets to 0 when ``simulate(..., loops=...)``
+    switches their loop off.
+
+    Examples
+    --------
+    >>> SimParams().rating_anchor
+    0.5
+    >>> SimParams(rating_anchor=1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: rating_anchor=1.0: expected a number in [0, 1) (1 or more makes ratings run away without limit).
     """
 
     #: the world's own parameters (offences, shocks, default odds, courts, ratings)
