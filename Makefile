@@ -1,6 +1,7 @@
 # The course's commands. Each creates the environment (.venv) first when it is missing.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python 3.11, 3.12 or 3.13 (the first found); e.g. PYTHON=python3.13 make env
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -12,19 +13,32 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # pytest options for `make test`, e.g. PYTEST_ARGS="-k world"
 PYTEST_ARGS ?=
 
-.PHONY: help env lab test datasets release autograde feedback grades collect student-copy bench clean
+.PHONY: help env lab test datasets release autograde feedback grades collect export grade-ui student-copy bench clean
 
 help:
-	@echo "make lab        open JupyterLab on lessons/ (creates .venv first)"
-	@echo "make test       run the whole test suite (creates .venv first)"
-	@echo "make datasets   regenerate datasets/ (SEED=$(SEED) N=$(N)) and the datasheet's measured tables"
-	@echo "make bench      measure generation time and memory"
+	@echo "Everyone (each command creates .venv first when it is missing):"
+	@echo "  make help          this list"
+	@echo "  make env           create .venv from requirements.lock (Python 3.11-3.13; PYTHON=/path/to/python to choose)"
+	@echo "  make lab           open JupyterLab on lessons/"
+	@echo "  make test          run the whole test suite"
+	@echo "  make bench         measure generation, notebook and grading times against the budgets"
+	@echo "  make clean         remove build and test caches (not .venv)"
+	@echo "Instructors (instructors/guide.md):"
+	@echo "  make datasets      a cohort's world: SEED=$(SEED) N=$(N) -> datasets/ (restore the shipped one: make datasets, or git checkout datasets/)"
+	@echo "  make release       solutions/ -> lessons/ (LESSON=NN-slug for one, FORCE=1 to redo)"
+	@echo "  make collect       LESSON=NN-slug: LMS download in downloaded/LESSON/archive/ -> submitted/"
+	@echo "  make autograde     grade new or changed submissions (LESSON=, FORCE=1, SCHEDULER=tcp://host:8786)"
+	@echo "  make grade-ui      open nbgrader's formgrader on the course (manual grading of reflections)"
+	@echo "  make feedback      feedback/ HTML without hidden tests (LESSON=, FORCE=1)"
+	@echo "  make grades        grades.csv for every rostered student (MISSING=empty|zero for no submission)"
+	@echo "  make export        LMS=canvas|moodle: grades-LMS.csv in the LMS's import layout (MISSING=empty|zero)"
+	@echo "  make student-copy  DEST=folder: what students get, without solutions"
 
 env: $(STAMP)
 
 $(STAMP): pyproject.toml requirements.lock
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]' \
-		|| { echo "Set PYTHON=/path/to/python3.11"; exit 1; }
+	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 13), "Python 3.11, 3.12 or 3.13 is required, found " + sys.version.split()[0]' \
+		|| { echo "Set PYTHON=/path/to/python3.11 (or python3.12, python3.13)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
@@ -62,8 +76,21 @@ autograde: $(STAMP)
 feedback: $(STAMP)
 	$(BIN)/python -m socialcredit feedback $(GRADE_FLAGS)
 
+# MISSING=empty|zero: the score of a rostered student who handed nothing in (default empty)
+MISSING ?= empty
+
 grades: $(STAMP)
-	$(BIN)/python -m socialcredit grades
+	$(BIN)/python -m socialcredit grades --missing $(MISSING)
+
+export: $(STAMP)
+	@test -n "$(LMS)" || { echo "usage: make export LMS=canvas|moodle [MISSING=empty|zero] (needs downloaded/roster.csv)"; exit 2; }
+	$(BIN)/python -m socialcredit export $(LMS) --missing $(MISSING)
+
+# formgrader serves the course folder (links to solutions/ and autograded/ resolve); the venv's bin on
+# PATH lets nbgrader find `alembic`; the gradebook is created whole before the server starts.
+grade-ui: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -c 'from nbgrader.api import Gradebook; Gradebook("sqlite:///gradebook.db").close()'
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir=. --ServerApp.default_url=/formgrader $(ROOT_FLAG) $(LAB_ARGS)
 
 student-copy: $(STAMP)
 	@test -n "$(DEST)" || { echo "usage: make student-copy DEST=../course-for-students"; exit 2; }

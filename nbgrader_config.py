@@ -38,8 +38,10 @@ c.ExportApp.plugin_class = "socialcredit.grading.CourseCsvExport"
 # Release notebooks carry no outputs, execution counts or editor metadata.
 c.ClearOutput.enabled = True
 
-# LMS downloads (`make collect LESSON=01-dossier`): files named <student>_<anything>_<NN-slug>.ipynb,
-# optionally with the LMS's resubmission suffix (-1, -2, ...), as Canvas and Moodle write them.
+# LMS downloads: `make collect LESSON=01-dossier` does NOT use these settings; it reads Canvas's and
+# Moodle's layouts with socialcredit.lms (lateness, renamed files, junk, never overwriting newer work).
+# They serve only a bare `nbgrader zip_collect`: files named <student>_<anything>_<NN-slug>.ipynb,
+# optionally with a resubmission suffix (-1, -2, ...).
 c.ZipCollectApp.collector_plugin = "nbgrader.plugins.zipcollect.FileNameCollectorPlugin"
 c.FileNameCollectorPlugin.named_regexp = (
     r".*/(?P<student_id>[^/_]+)_(?:[^/]*_)?(?P<file_id>\d\d-[a-z0-9-]+?)(?:-\d+)?\.ipynb$"

@@ -44,9 +44,33 @@ def test_environment_yml_matches_pyproject():
     )
 
 
-def test_environment_yml_python_matches_pyproject():
+SUPPORTED = ((3, 11), (3, 12), (3, 13))
+
+
+def _allows(spec, version):
+    """Does a PEP 440 / conda range such as '>=3.11,<3.14' admit version (major, minor)?"""
+    ok = True
+    for part in spec.replace(" ", "").split(","):
+        m = re.fullmatch(r"(>=|<=|<|>|==|=)(\d+)\.(\d+)", part)
+        assert m, f"cannot read the version bound {part!r} in {spec!r}"
+        op, bound = m.group(1), (int(m.group(2)), int(m.group(3)))
+        ok &= {">=": version >= bound, "<=": version <= bound, "<": version < bound, ">": version > bound,
+               "==": version == bound, "=": version == bound}[op]
+    return ok
+
+
+def test_python_range_agrees_everywhere():
+    """pyproject, environment.yml and the Makefile's check admit exactly Python 3.11-3.13."""
+    requires = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
     _, conda, _ = environment_pins()
-    assert "python=3.11" in conda, f"environment.yml should pin python=3.11 like pyproject's requires-python; has {conda}"
+    conda_python = [d[len("python"):] for d in conda if re.match(r"python[<>=]", d)]
+    assert len(conda_python) == 1, f"environment.yml should declare python once; has {conda}"
+    probe = [(3, 10), *SUPPORTED, (3, 14)]
+    for where, spec in (("pyproject requires-python", requires), ("environment.yml", conda_python[0])):
+        admitted = [v for v in probe if _allows(spec, v)]
+        assert admitted == list(SUPPORTED), f"{where} {spec!r} admits {admitted}; expected {list(SUPPORTED)}"
+    makefile = (REPO / "Makefile").read_text()
+    assert "(3, 11) <= sys.version_info[:2] <= (3, 13)" in makefile, "the Makefile's Python check should admit 3.11-3.13"
 
 
 def test_lock_agrees_with_pyproject():
