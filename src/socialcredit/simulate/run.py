@@ -27,11 +27,12 @@ def simulate(citizens, truth, *, years=10, loops=None, policy=None, intervention
         ``("ratings_anchor",)``: only that one. A loop that is off:
 
         ``patrols_follow_records``
-            patrol shares stay at their year-0 shares (an ``allocate=`` step,
-            if given, replaces the patrol rule whether this loop is on or off:
-            ``loops=(), allocate=per_capita`` is "no feedback, patrols per
-            resident"; with your own ``policy=`` this loop must stay on, switch
-            it off in the policy instead: ``ScoringPolicy(patrols_follow_records=False)``).
+            patrol shares stay at their year-0 shares, whatever the records
+            say. A given ``allocate=`` step is the patrol rule either way, so
+            ``loops=(), allocate=per_capita`` means "no feedback, patrols per
+            resident". With your own ``policy=``, keep this loop in ``loops``
+            and switch it off in the policy:
+            ``ScoringPolicy(patrols_follow_records=False)``.
         ``sanctions_cut_income``
             a ban or a loan denial costs no income
             (``SimParams.ban_income_cut`` and ``denial_income_cut`` are 0).
@@ -70,6 +71,12 @@ def simulate(citizens, truth, *, years=10, loops=None, policy=None, intervention
     pandas.DataFrame
         Years 0 (the generated world) to ``years``; see
         :meth:`CityEnvironment.history` for the columns.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad argument, naming it and what was expected; e.g. ``loops``
+        given as one string, or holding a name that is not in :data:`LOOPS`.
 
     Examples
     --------
