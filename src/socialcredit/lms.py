@@ -381,7 +381,8 @@ def collect(root, lesson):
     # whose is each notebook (roster first), and which lesson's
     by_student = {}
     for c in found:
-        person = roster.match(key=c.key, uid=c.uid, name=c.name) if roster else None
+        # lms_id is Canvas's user id; Moodle's number is a participant id of one assignment, never matched to it
+        person = roster.match(key=c.key, uid=c.uid if c.lms == "canvas" else None, name=c.name) if roster else None
         c.student = person["student_id"] if person else c.key
         if not _STUDENT_ID.match(c.student):
             skip(f"skipped {c.where}: {c.student!r} cannot be a student folder name")
