@@ -17,7 +17,7 @@ Cost per resident-year should stay within 1.5x between the sizes (linear
 scaling). The machine is shared: numbers vary by a few tens of percent.
 
 Then it runs ``scripts/ablation.py --check`` (every loop switched off in turn,
-10 seeds, on the shipped world; about 30-60 s) and reports its time and whether
+10 seeds, on the shipped world; about 10 s of CPU) and reports its time and whether
 DATASHEET.md's ablation section still agrees with the engine and the world; a
 disagreement is reported (with the fresh table), not counted as a failure of
 the benchmark. ``--no-ablation`` skips it.
