@@ -20,13 +20,13 @@ a value only where the change means something (a Series really becomes a list, a
 really renumbered, a difference really has a negative entry) and records that it did; a mutant that never
 changed a value while the tests ran is "not applicable" and is neither caught nor uncaught.
 
-A mutant's id (stable across edits that leave its line alone) is "<operator>: `<old code>` -> `<new code>`",
+A mutant's id (stable across edits that leave its code alone) is "<operator>: `<old code>` (<change>)",
 with " #2", " #3" for repeats. A mutant the tests do not catch must be caught by a new hidden test, or declared
 in the lesson's bank as changing nothing the prompt defines:
 
     [[equivalent]]
     cell = "ex3_3_four_fifths_flag"
-    mutant = "cmp: `... < 0.8` -> `... <= 0.8`"
+    mutant = 'cmp: `(rates / rates.max()).round(9) < 0.8` (< -> <=)'    # or a pattern with *, e.g. 'reverse: *'
     why = "..."
 """
 from __future__ import annotations
@@ -304,6 +304,17 @@ def lesson_mutants(lesson):
     """{answer cell id: [mutants]} for a lesson's source notebook (uncapped)."""
     nb = nbformat.read(notebook_path(REPO / "solutions", lesson), as_version=4)
     return {cid: mutants_of(cid, c.source) for cid, c in answer_cells(nb).items()}
+
+
+def declared_match(pattern, mutant_id):
+    """A declaration's `mutant` names one id exactly, or several with `*` (any text), e.g. "reverse: *"."""
+    if "*" not in pattern:
+        return pattern == mutant_id
+    return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), mutant_id, re.S) is not None
+
+
+def is_declared(declared, cell, mutant_id):
+    return any(c == cell and declared_match(pat, mutant_id) for c, pat in declared)
 
 
 def load_equivalents(lesson):

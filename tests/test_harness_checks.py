@@ -203,6 +203,8 @@ def test_an_uncaught_mutant_fails_with_its_diff_unless_declared(tmp_path):
     assert "[[equivalent]]" in report
     declared = {("ex1_flag", "cmp: `value >= 5` (>= -> >)"): "planted"}
     assert not mutant_report("toy", classify(trials, declared), [], source, every)
+    assert not mutant_report("toy", classify(trials, {("ex1_flag", "cmp: *"): "a pattern"}), [], source, every)
+    assert mutant_report("toy", classify(trials, {("ex1_flag", "cmp: `value >= 5` (>= -> >=)"): "typo"}), [], source, every)
     # a declaration the tests contradict is reported too
     assert [t.name for t in verdicts["caught"]] == ["planted, caught"]
     wrong = classify(trials, {("ex1_flag", "planted, caught"): "x"})

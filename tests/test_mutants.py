@@ -7,7 +7,7 @@ import pytest
 
 from fastcheck import HarnessError, LessonRun, Trial, world_dir
 from harness import REPO, answer_cells, lesson_names, notebook_path
-from mutants import DYNAMIC_SHOWN, capped, lesson_mutants, load_equivalents, solution_region
+from mutants import DYNAMIC_SHOWN, capped, is_declared, lesson_mutants, load_equivalents, solution_region
 
 LESSONS = lesson_names()
 
@@ -16,10 +16,10 @@ def classify(trials, declared):
     """{"caught"|"equivalent"|"not applicable"|"uncaught"|"wrongly declared": [trial, ...]}."""
     out = {k: [] for k in ("caught", "equivalent", "not applicable", "uncaught", "wrongly declared")}
     for t in trials:
-        is_declared = (t.cell, t.name) in declared
+        declared_here = is_declared(declared, t.cell, t.name)
         if not t.passed:
-            out["wrongly declared" if is_declared else "caught"].append(t)
-        elif is_declared:
+            out["wrongly declared" if declared_here else "caught"].append(t)
+        elif declared_here:
             out["equivalent"].append(t)
         elif not t.applied:
             out["not applicable"].append(t)
@@ -59,8 +59,8 @@ def test_mutants_are_caught_or_declared(lesson, tmp_path, record_property):
     declared = load_equivalents(lesson)
     by_cell = lesson_mutants(lesson)
     every = {(cell, m.id): m for cell, ms in by_cell.items() for m in ms}
-    stale = [key for key in declared if key not in every]
-    chosen = [m for cell, ms in by_cell.items() for m in capped(ms, keep=[mid for c, mid in declared if c == cell])]
+    stale = [(cell, pat) for cell, pat in declared if not any(is_declared({(cell, pat): ""}, c, mid) for c, mid in every)]
+    chosen = [m for cell, ms in by_cell.items() for m in capped(ms, keep=[m.id for m in ms if is_declared(declared, cell, m.id)])]
     trials = [Trial(m.cell, m.code, "mutant", m.id, dynamic=m.operator in DYNAMIC_SHOWN) for m in chosen]
     with LessonRun(lesson, world_dir(None, tmp_path), tmp_path / "work") as run:
         try:
