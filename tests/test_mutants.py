@@ -59,8 +59,10 @@ def test_mutants_are_caught_or_declared(lesson, tmp_path, record_property):
     declared = load_equivalents(lesson)
     by_cell = lesson_mutants(lesson)
     every = {(cell, m.id): m for cell, ms in by_cell.items() for m in ms}
-    stale = [(cell, pat) for cell, pat in declared if not any(is_declared({(cell, pat): ""}, c, mid) for c, mid in every)]
-    chosen = [m for cell, ms in by_cell.items() for m in capped(ms, keep=[m.id for m in ms if is_declared(declared, cell, m.id)])]
+    stale = [(cell, pat) for cell, pat in declared
+             if not any(is_declared({(cell, pat): ""}, c, mid) for c, mid in every)]
+    chosen = [m for cell, ms in by_cell.items()
+              for m in capped(ms, keep=[m.id for m in ms if is_declared(declared, cell, m.id)])]
     trials = [Trial(m.cell, m.code, "mutant", m.id, dynamic=m.operator in DYNAMIC_SHOWN) for m in chosen]
     with LessonRun(lesson, world_dir(None, tmp_path), tmp_path / "work") as run:
         try:
