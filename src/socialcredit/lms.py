@@ -438,6 +438,10 @@ def collect(root, lesson):
         _say(f"not on the roster ({roster.path.relative_to(root)}): {', '.join(report['unknown'])} — collected under "
              "the name in the download; add them to the roster or check the spelling")
     n_late = sum(1 for c in chosen if c.late)
+    unknown_late = [c.student for c in chosen if c.late is None and c.lms == "moodle"]
+    if unknown_late:
+        _say(f"lateness unknown for {len(unknown_late)} Moodle submission(s): Moodle's zip carries no late flag; put "
+             f"its grading worksheet (Download grading worksheet, a CSV) in downloaded/{lesson}/archive/ and collect again")
     _say(f"collected {lesson}: {len(report['collected'])} new, {len(report['replaced'])} replaced (old copies kept), "
          f"{len(report['unchanged'])} unchanged, {len(report['kept'])} kept (newer copy already in submitted/), "
          f"{len(report['skipped'])} file(s) reported above; {n_late} late")
@@ -470,8 +474,12 @@ def _place(root, lesson, c, report):
         old_meta = _read_meta(folder)
         if _sha(current) == incoming:
             report["unchanged"].append(c.student)
-            if not (folder / META).is_file():
-                _write_meta(folder, meta, c)
+            known = (old_meta.get("late"), old_meta.get("submitted_at"))
+            if not (folder / META).is_file() or (c.late is not None and known != (c.late, meta["submitted_at"])):
+                _write_meta(folder, meta, c)  # the same notebook; what the LMS says about it is now known
+                if old_meta:
+                    _say(f"updated {folder.relative_to(root).as_posix()}/{META}: late={c.late}, "
+                         f"submitted {meta['submitted_at']} (the notebook is unchanged)")
             return
         if old_meta.get("sha256") == incoming:
             report["kept"].append(c.student)
