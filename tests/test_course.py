@@ -68,7 +68,9 @@ def test_batch_with_broken_submissions(tmp_path, lesson):
     r = _run(["feedback"], root)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (root / "feedback" / "alice" / lesson / f"{lesson}.html").is_file()
-    assert not (root / "feedback" / "bob").exists()
+    bob_page = (root / "feedback" / "bob" / lesson / f"{lesson}.html").read_text(encoding="utf-8")
+    assert "crashed, not graded" in bob_page and "not a readable notebook" in bob_page, (
+        f"a crashed submission's feedback page must say it was not graded and why:\n{bob_page[:600]}")
 
     r = _run(["grades"], root)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -90,17 +90,14 @@ def _release_hash(root, lesson):
     return hashlib.sha256(tree_hash(Path(root) / "solutions" / lesson).encode() + config).hexdigest()
 
 
-def _in_gradebook(root, lesson):
+def _known_to_gradebook(root):
+    """Names of the lessons the gradebook holds (empty if there is no gradebook yet)."""
     db = Path(root) / "gradebook.db"
     if not db.is_file():
-        return False
-    from nbgrader.api import Gradebook, MissingEntry
+        return set()
+    from nbgrader.api import Gradebook
     with Gradebook(f"sqlite:///{db}") as gb:
-        try:
-            gb.find_assignment(lesson)
-        except MissingEntry:
-            return False
-    return True
+        return {a.name for a in gb.assignments}
 
 
 def release(root, only=None, *, force=False, quiet_unchanged=False):
@@ -120,10 +117,11 @@ def release(root, only=None, *, force=False, quiet_unchanged=False):
         with path.open(newline="") as f:
             state = {r["lesson"]: r["hash"] for r in csv.DictReader(f)}
     unchanged = []
+    known = _known_to_gradebook(root) if state and not force else set()
     for lesson in names:
         digest = _release_hash(root, lesson)
         if (not force and state.get(lesson) == digest and (root / "lessons" / lesson).is_dir()
-                and _in_gradebook(root, lesson)):
+                and lesson in known):
             unchanged.append(lesson)
             continue
         r = nbgrader(["generate_assignment", lesson, "--force"], root)

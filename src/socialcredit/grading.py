@@ -449,6 +449,22 @@ def clear_crash(gb, lesson, student):
     gb.db.commit()
 
 
+def _mark_unmarked(root, gb, status, pairs):
+    """A run interrupted before its gradebook step left crashes unmarked there: mark them now."""
+    for pair in pairs:
+        if status[pair]["status"] == "crashed" and not _is_marked(gb, pair[1], pair[0]):
+            mark_crashed(gb, pair[1], pair[0], status[pair]["detail"])
+            write_crash_notebook(root, pair[0], pair[1], status[pair]["detail"])
+
+
+def _is_marked(gb, lesson, student):
+    from nbgrader.api import MissingEntry
+    try:
+        return crash_reason(gb.find_submission(lesson, student)) is not None
+    except MissingEntry:
+        return False
+
+
 def crash_reason(submission):
     """The crash reason recorded in the gradebook for a submission, or None."""
     for nb in submission.notebooks:
@@ -585,13 +601,14 @@ def autograde(root, *, lesson=None, force=False, scheduler=None, workers=None, t
     status = read_status(root)
     todo, skipped, rows, notes = [], [], {}, {}
     for pair in pairs:
-        reason, note = prepare(root, *pair)
-        digest = tree_hash(root / "submitted" / pair[0] / pair[1])
+        folder = root / "submitted" / pair[0] / pair[1]
         prev = status.get(pair)
         retry = prev and prev["status"] == "crashed" and prev["detail"].startswith(RETRY_UNCHANGED)
-        if not force and not retry and prev and prev.get("hash") == digest:
-            skipped.append(pair)
+        if not force and not retry and prev and prev.get("hash") == tree_hash(folder):
+            skipped.append(pair)  # the hash was taken after prepare(): an unchanged folder needs nothing
             continue
+        reason, note = prepare(root, *pair)
+        digest = tree_hash(folder)
         if note:
             notes[pair] = note
             print(f"  note: {note}", flush=True)
@@ -617,6 +634,9 @@ def autograde(root, *, lesson=None, force=False, scheduler=None, workers=None, t
     results = dict(rows)
     total = len(todo) + len(rows)
     if total == 0:
+        if any(status[p]["status"] == "crashed" for p in skipped):
+            with _gradebook(root) as gb:
+                _mark_unmarked(root, gb, status, skipped)
         print("nothing new to grade")
         return []
     progress = Progress(total, "graded")
@@ -661,6 +681,7 @@ def autograde(root, *, lesson=None, force=False, scheduler=None, workers=None, t
                 clear_crash(gb, pair[1], pair[0])
                 if pair in snapshots:
                     _restore_manual(gb, pair[1], pair[0], snapshots[pair])
+        _mark_unmarked(root, gb, status, skipped)
     ordered = [results[p] for p in pairs if p in results]
     crashed = [r for r in ordered if r["status"] == "crashed"]
     print(f"graded {len(ordered) - len(crashed)}, crashed {len(crashed)}"
