@@ -185,7 +185,8 @@ def main(argv=None):
                 print(f"{sheet} already agrees with the files; not rewritten")
         elif updated != current:
             print(f"{sheet}: the measured tables (mechanisms or proxies) disagree with the files; "
-                  f"run `make datasets` or `python scripts/mechanisms.py --write`.")
+                  f"run `python scripts/mechanisms.py --write` (it rewrites only the sheet's measured tables; "
+                  f"`make datasets` would regenerate the default world and undo a cohort world).")
             return 1
         else:
             print("DATASHEET.md agrees with the files")

@@ -193,8 +193,8 @@ def main(argv=None):
     elif args.check:
         current = sheet.read_text(encoding="utf-8")
         if replace_block(current, block) != current:
-            print(f"{sheet}: the proxies table disagrees with the files; run `make datasets` "
-                  f"or `python scripts/proxies.py --write`.")
+            print(f"{sheet}: the proxies table disagrees with the files; run `python scripts/proxies.py --write` "
+                  f"(it rewrites only that table; `make datasets` would regenerate the default world).")
             return 1
         print("DATASHEET.md's proxies table agrees with the files")
     else:

@@ -45,7 +45,7 @@ def test_shipped_files_are_the_default_world(tmp_path):
     write_world(generate_world(), tmp_path)
     shipped = _digest(REPO / "datasets")
     fresh = _digest(tmp_path)
-    assert fresh == shipped, f"datasets/ differs from a fresh default world in {[k for k in fresh if fresh[k] != shipped.get(k)]}; run `make datasets`"
+    assert fresh == shipped, f"datasets/ differs from a fresh default world in {[k for k in fresh if fresh[k] != shipped.get(k)]}. If you made a cohort world on purpose (`make datasets SEED=...`) this failure is expected; otherwise restore the shipped files with `git checkout datasets/`"
 
 
 def test_shipped_size_budget():
