@@ -211,7 +211,7 @@ STUDENT_FILES = ("README.md", "LICENSE", "environment.yml", "pyproject.toml", "r
                  "src", "datasets", "lessons")
 #: What stays with instructors (never copied): answers, hidden tests, banks, rubrics, gradebooks.
 INSTRUCTOR_ONLY = ("solutions", "tests", "instructors", "nbgrader_config.py", "gradebook.db", "submitted",
-                   "autograded", "feedback", "downloaded", "grades.csv", STATUS_FILE)
+                   "autograded", "feedback", "downloaded", "grades.csv", STATUS_FILE, RELEASE_STATUS)
 
 
 def student_copy(root, dest):
