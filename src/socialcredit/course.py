@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import subprocess
 import sys
@@ -57,14 +56,9 @@ def lessons(root):
 
 
 def _env():
-    env = dict(os.environ)
-    # nbgrader runs the `alembic` executable for a new gradebook: it must be on PATH
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    # grading runs one kernel per core: multi-threaded BLAS in each would oversubscribe the cores
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, "1")
-    return env
+    """The instructor commands' environment (one definition, in socialcredit.grading)."""
+    from .grading import course_env
+    return course_env()
 
 
 def nbgrader(args, root, *, timeout=None):
