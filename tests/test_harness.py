@@ -13,7 +13,13 @@ and, from issue #13:
 9. no provided cell (neither an answer nor a test) errors in the autograded notebook of the solution, of a
    misconception or of an alternative (issue #8 §7: a provided cell must not crash on a student's mistake).
 
-Each lesson's grading is split into shards so that pytest-xdist keeps both cores busy.
+Checks 3-9 grade real submissions with nbgrader, a kernel start and a whole notebook each (3-10 s). `make test`
+grades, per lesson, the solution, the untouched release and a sample of the bank: for every answer cell one
+misconception (a "cascade:" entry when there is one, since those probe check 8) and one alternative. The rest of
+the bank is graded by the tests marked `full` (`make test-full`, which CI runs after `make test`). Every entry's
+verdict (checks 5 and 6) is also checked by test_banks_fast.py on three worlds within `make test`.
+
+Each part is split into shards so that pytest-xdist keeps both cores busy.
 """
 import filecmp
 
@@ -80,26 +86,66 @@ def test_bank_covers_every_answer(lesson):
     assert len(ids) == len(set(ids)), f"duplicate grade_ids in {lesson}"
 
 
-def _students_for(lesson, shard, course):
+def sample_indices(bank):
+    """Positions of the bank entries `make test` grades with nbgrader: per answer cell, one misconception (the
+    first named "cascade: ...", else the first) and the first alternative."""
+    chosen = {}
+    for i, e in enumerate(bank):
+        key = (e["cell"], e["kind"])
+        if key not in chosen or (e["kind"] == "misconception" and e["name"].startswith("cascade")
+                                 and not bank[chosen[key]]["name"].startswith("cascade")):
+            chosen[key] = i
+    return sorted(chosen.values())
+
+
+def _students_for(lesson, part, shard, course):
     bank = load_bank(lesson) or []
     students = {}
-    if shard == 0:
+    if part == "sample" and shard == 0:
         students["solution"] = {"kind": "solution", "nb": course.solved()}
         students["untouched"] = {"kind": "untouched", "nb": nbformat.read(course.release(), as_version=4)}
-    for i, entry in enumerate(bank):
-        if i % SHARDS == shard:
+    sample = set(sample_indices(bank))
+    picked = [i for i in range(len(bank)) if (i in sample) == (part == "sample")]
+    for j, i in enumerate(picked):
+        if j % SHARDS == shard:
+            entry = bank[i]
             name = f"{entry['kind'][:3]}{i:02d}"
             students[name] = {**entry, "nb": course.solved(replace=(entry["cell"], entry["code"]))}
     return students
 
 
+def test_the_sample_covers_every_answer_cell():
+    """`make test`'s nbgrader sample grades a misconception and an alternative of every answer cell."""
+    for lesson in LESSONS:
+        bank = load_bank(lesson) or []
+        sample = [bank[i] for i in sample_indices(bank)]
+        for kind in ("misconception", "alternative"):
+            cells = {e["cell"] for e in bank if e["kind"] == kind}
+            covered = {e["cell"] for e in sample if e["kind"] == kind}
+            assert cells == covered, f"{lesson}: the sample misses the {kind}s of {sorted(cells - covered)}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lesson,shard", [(lesson, s) for lesson in LESSONS for s in range(SHARDS)])
 def test_grading(lesson, shard, tmp_path):
-    """Checks 3 (default seed), 4, 5, 6 and 7 for one shard of the lesson's submissions."""
+    """Checks 3 (default seed), 4-9 for one shard of the solution, the untouched release and the bank's sample."""
+    _grade(lesson, "sample", shard, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.full
+@pytest.mark.parametrize("lesson,shard", [(lesson, s) for lesson in LESSONS for s in range(SHARDS)])
+def test_grading_rest_of_bank(lesson, shard, tmp_path):
+    """Checks 5-9 for one shard of the bank entries outside the sample (`make test-full`)."""
+    _grade(lesson, "rest", shard, tmp_path)
+
+
+def _grade(lesson, part, shard, tmp_path):
     course = Course.make(tmp_path, lesson)
     course.release()
-    students = _students_for(lesson, shard, course)
+    students = _students_for(lesson, part, shard, course)
+    if not students:
+        pytest.skip(f"{lesson}: no bank entry falls in the {part} part's shard {shard}")
     for name, s in students.items():
         course.submit(name, s["nb"])
     course.autograde()
@@ -151,4 +197,4 @@ def test_grading(lesson, shard, tmp_path):
         leaked = [ln for ln in hidden if ln in text and ln not in own]
         if leaked:
             failures.append(f"[7] feedback for {name} shows hidden-test source: {leaked[:3]}")
-    assert not failures, f"{lesson}, shard {shard}:\n" + "\n".join(failures)
+    assert not failures, f"{lesson}, {part} shard {shard}:\n" + "\n".join(failures)

@@ -86,6 +86,7 @@ def build(version, exe, tmp):
 
 
 @pytest.mark.slow
+@pytest.mark.full  # builds two whole environments (~3 min): `make test-full` and CI
 def test_make_env_with_each_supported_python(tmp_path):
     here = "%d.%d" % sys.version_info[:2]
     targets, skipped = {}, []
