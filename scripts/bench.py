@@ -176,6 +176,8 @@ def bench_class(per_lesson=None):
             summary = re.findall(r"^graded \d+, crashed \d+.*$", r.stdout, flags=re.M)
             print(f"  {label:<34} {took:>8.1f} s   {summary[-1] if summary else r.stdout.strip().splitlines()[-1]}",
                   flush=True)
+            for line in re.findall(r"^  crashed: .*$", r.stdout, flags=re.M):  # a crash in a benchmark is news
+                print(f"  {'':<34}   {line.strip()}", flush=True)
             return took
 
         full = grade("full run (Dask, every core)")
