@@ -104,21 +104,30 @@ def _students_for(lesson, part, shard, course):
     if part == "sample" and shard == 0:
         students["solution"] = {"kind": "solution", "nb": course.solved()}
         students["untouched"] = {"kind": "untouched", "nb": nbformat.read(course.release(), as_version=4)}
-    sample = set(sample_indices(bank))
-    picked = [i for i in range(len(bank)) if (i in sample) == (part == "sample")]
-    for j, i in enumerate(picked):
-        if j % SHARDS == shard:
-            entry = bank[i]
-            name = f"{entry['kind'][:3]}{i:02d}"
-            students[name] = {**entry, "nb": course.solved(replace=(entry["cell"], entry["code"]))}
+    for i in shard_entries(bank, part, shard):
+        entry = bank[i]
+        name = f"{entry['kind'][:3]}{i:02d}"
+        students[name] = {**entry, "nb": course.solved(replace=(entry["cell"], entry["code"]))}
     return students
 
 
-def test_the_sample_covers_every_answer_cell():
-    """`make test`'s nbgrader sample grades a misconception and an alternative of every answer cell."""
+def shard_entries(bank, part, shard):
+    """Positions of the bank entries one grading shard of `part` ("sample" or "rest") submits."""
+    sample = set(sample_indices(bank))
+    picked = [i for i in range(len(bank)) if (i in sample) == (part == "sample")]
+    return [i for j, i in enumerate(picked) if j % SHARDS == shard]
+
+
+def test_the_shards_grade_every_entry_once_and_the_sample_covers_every_answer_cell():
+    """Between them, make test's and make test-full's shards submit every bank entry exactly once; make test's
+    sample holds a misconception and an alternative of every answer cell."""
     for lesson in LESSONS:
         bank = load_bank(lesson) or []
-        sample = [bank[i] for i in sample_indices(bank)]
+        graded = [i for part in ("sample", "rest") for shard in range(SHARDS) for i in shard_entries(bank, part, shard)]
+        assert sorted(graded) == list(range(len(bank))), (
+            f"{lesson}: the shards submit entries {sorted(set(range(len(bank))) - set(graded))} never and "
+            f"{sorted({i for i in graded if graded.count(i) > 1})} more than once")
+        sample = [bank[i] for shard in range(SHARDS) for i in shard_entries(bank, "sample", shard)]
         for kind in ("misconception", "alternative"):
             cells = {e["cell"] for e in bank if e["kind"] == kind}
             covered = {e["cell"] for e in sample if e["kind"] == kind}
