@@ -6,11 +6,14 @@ order. When it reaches an exercise, it first runs the exercise's answer, the cel
 the test cells themselves with the solution (the solution must pass them on this world); then, for each trial
 (a bank entry or a mutant of that exercise), it
 
-1. deletes the names the solution's answer cell bound (so an answer that raises before defining its function
-   is not graded with the solution's function, as in a fresh notebook),
+1. deletes every name bound since the answer cell was reached (by the solution, a provided or test cell, or an
+   earlier trial), so an answer that raises before defining its function is not graded with another answer's
+   function, as in a fresh notebook,
 2. runs the trial's code in place of the answer cell, then the provided cells and the exercise's test cells
-   (all of them, visible and hidden) that follow it, recording which test cells fail and why,
-3. restores the solution (its answer cell and the provided cells after it).
+   (all of them, visible and hidden) that follow it, recording which test cells fail and why.
+After the exercise's last trial the names are deleted once more and the solution restored (its answer cell and the
+provided cells after it); the trials of one exercise need no restore between them, since each starts by deleting
+what the one before bound, and the cells it runs rebind everything the tests read.
 
 A trial that runs past the per-cell time-out is interrupted (the kernel is restarted if it does not answer)
 and counts as failing. After an exercise's trials the solution's tests are run once more; if they no longer
@@ -194,6 +197,9 @@ class Trial:
     name: str
     failed: dict = field(default_factory=dict)  # test grade_id -> cause
     answer_error: str = ""  # the trial's own cell raised or timed out
+    cascades: dict = field(default_factory=dict)  # another exercise's test grade_id -> cause (check 8)
+    crashes: dict = field(default_factory=dict)  # "cell N (first line)" of a provided cell -> its error (check 9)
+    cascade_note: str = ""  # why the later cells could not be checked, when they could not
     done: bool = False
     dynamic: bool = False  # a run-time mutant (mutants.py): it counts only if it changed a value
     applied: bool = True
@@ -207,6 +213,15 @@ class Trial:
         if self.answer_error:
             parts.insert(0, f"the answer cell itself: {self.answer_error}")
         return "; ".join(parts) or "all its tests pass"
+
+
+def read_names(source):
+    """Every name a cell mentions (over-approximated by its identifiers when it is not plain Python)."""
+    try:
+        return {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+    except SyntaxError:
+        import re
+        return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source))
 
 
 def bound_names(source):
@@ -273,7 +288,9 @@ class LessonRun:
             pos = self.position
             c = self.cells[pos]
             if pos == 0:
-                self.kernel.run("__harness_names = {}\n" + KERNEL_HELPER)
+                self.kernel.run("__harness_names = {}\n_HARNESS_KEEP = {'In', 'Out', 'get_ipython', 'exit', 'quit', "
+                                "'_', '__', '___', '_i', '_ii', '_iii', '_ih', '_oh', '_dh', '_HARNESS_KEEP', '__n'}\n"
+                                + KERNEL_HELPER)
             if c.role == "answer":  # what existed before the answer: the names a trial's answer may not inherit
                 self.kernel.run(f"__harness_names[{c.grade_id!r}] = set(globals())")
             out = self.kernel.run(c.source)
@@ -312,8 +329,10 @@ class LessonRun:
         return bad
 
     def _clear(self, ex):
-        names = sorted(ex.bound)
-        self.kernel.run(f"for __n in {names!r}:\n    if __n not in __harness_names[{ex.answer_id!r}]:\n"
+        """Back to the names that existed before the exercise's answer cell (values changed in place stay changed:
+        the validation after the exercise's trials catches a trial that corrupted them)."""
+        self.kernel.run(f"for __n in set(globals()) - __harness_names[{ex.answer_id!r}]:\n"
+                        "    if not __n.startswith('__harness') and __n not in _HARNESS_KEEP:\n"
                         "        globals().pop(__n, None)\n")
 
     def _try(self, ex, trial):
@@ -342,6 +361,69 @@ class LessonRun:
         if trial.dynamic and not lost:
             trial.applied = self.kernel.run("assert __harness_applied").ok
         return lost
+
+    # ---- checks 8 and 9: what a trial does to the rest of the notebook -----------------------------------------
+    def after_effects(self, trials):
+        """Checks 8 and 9 for trials already run by check(): with the whole solution run, each trial replaces its
+        answer, and every later cell that mentions a name the trial (or a cell re-run because of it) binds is
+        re-run in order. A test cell of another exercise that fails is a cascade; a provided cell that raises, a
+        crash. Cells that mention none of those names would run exactly as they did for the solution, except where
+        a trial changes shared values in place or draws from a global random generator: nbgrader's full grading
+        (make test-full) covers those. The solution is restored after each trial and, at the end, every test cell
+        must still pass; if one does not, each trial is checked again from a fresh replay of the notebook."""
+        todo = [t for t in trials if t.done and t.cell in self.exercises]
+        self.advance(len(self.cells))
+        for t in todo:
+            self._after(t)
+        failing = [self.cells[p].grade_id for p in range(len(self.cells))
+                   if self.cells[p].role == "test" and not self.kernel.run(self.cells[p].source).ok]
+        if failing:  # a trial changed shared state: start each one again from scratch
+            for t in todo:
+                self.replay(len(self.cells))
+                self._after(t)
+            self.replay(len(self.cells))
+        return todo
+
+    def _after(self, t):
+        ex = self.exercises[t.cell]
+        t.cascades, t.crashes, t.cascade_note = {}, {}, ""
+        tainted = set(ex.bound) | bound_names(t.code)
+        self.kernel.run(f"__harness_before = set(globals())\nfor __n in {sorted(ex.bound)!r}:\n"
+                        "    globals().pop(__n, None)\n")
+        out = self.kernel.run(t.code, timeout=trial_timeout())
+        rerun, lost = [], out.lost_state
+        if lost:
+            t.cascade_note = f"later cells not checked: the answer cell itself {out.describe()}"
+        for pos in range(ex.answer + 1, len(self.cells)):
+            c = self.cells[pos]
+            if lost or pos in ex.tests or not (read_names(c.source) & tainted):
+                continue
+            rerun.append(pos)
+            out = self.kernel.run(c.source, timeout=trial_timeout())
+            tainted |= bound_names(c.source)
+            if out.lost_state:
+                lost = True
+                t.cascade_note = f"not checked past cell {c.index}: {out.describe()}"
+            elif out.ok:
+                continue
+            elif c.role == "test" or c.role == "answer":
+                t.cascades[c.grade_id] = out.describe()
+            else:
+                first = next((ln for ln in c.source.split("\n") if ln.strip()), "")
+                t.crashes[f"cell {c.index} (`{first[:60]}`)"] = out.describe()
+        if lost:
+            self.replay(len(self.cells))
+            return
+        # back to the solution: drop what the trial added, rebind what it and the re-run cells changed
+        self.kernel.run("for __n in set(globals()) - __harness_before:\n"
+                        "    if not __n.startswith('__harness') and __n not in _HARNESS_KEEP:\n"
+                        "        globals().pop(__n, None)\n")
+        for pos in [ex.answer, *rerun]:
+            if self.cells[pos].role != "test":
+                out = self.kernel.run(self.cells[pos].source)
+                if out.lost_state:
+                    self.replay(len(self.cells))
+                    return
 
     # ---- trials -----------------------------------------------------------------------------------------
     def check(self, trials):
@@ -373,10 +455,13 @@ class LessonRun:
             if lost:
                 self.replay(ex.end + 1)
                 continue
-            bad = self._restore(ex, with_tests=validate_each and not t.passed)
-            if validate_each and any(self.cells[p].role == "test" for p in bad):
-                self.replay(ex.end + 1)
+            if validate_each:  # after a corruption: the solution must pass again after each trial
+                self._clear(ex)
+                bad = self._restore(ex, with_tests=not t.passed)
+                if any(self.cells[p].role == "test" for p in bad):
+                    self.replay(ex.end + 1)
         # one validation per exercise: the solution still passes its tests after all those trials
+        self._clear(ex)
         bad = self._restore(ex, with_tests=True)
         if any(self.cells[p].role == "test" for p in bad):
             if validate_each:

@@ -80,6 +80,18 @@ def load_bank(lesson):
     return entries
 
 
+def sample_indices(bank):
+    """Positions of the misconceptions make test grades together: per answer cell, the first named "cascade..."
+    (those probe check 8), else the first."""
+    chosen = {}
+    for i, e in enumerate(bank):
+        if e["kind"] != "misconception":
+            continue
+        if e["cell"] not in chosen or (e["name"].startswith("cascade") and not bank[chosen[e["cell"]]]["name"].startswith("cascade")):
+            chosen[e["cell"]] = i
+    return sorted(chosen.values())
+
+
 def _env(data_dir=None):
     """The instructor commands' environment (alembic on PATH, one BLAS thread per kernel), with our data folder."""
     from socialcredit.course import _env as course_env
@@ -150,11 +162,12 @@ class Course:
     lesson: str
 
     @classmethod
-    def make(cls, tmp, lesson):
+    def make(cls, tmp, lesson, source=REPO / "solutions"):
+        """A course under `tmp` with the lesson's source folder copied from `source`."""
         root = Path(tmp) / "course"
         (root / "solutions").mkdir(parents=True)
         shutil.copy2(REPO / "nbgrader_config.py", root)
-        shutil.copytree(REPO / "solutions" / lesson, root / "solutions" / lesson)
+        shutil.copytree(Path(source) / lesson, root / "solutions" / lesson)
         return cls(root, lesson)
 
     @property
@@ -172,14 +185,16 @@ class Course:
         nbformat.write(nb, path)
 
     def solved(self, replace=None):
-        """The solution as a student would hand it in (markers stripped); optionally one answer cell replaced."""
+        """The solution as a student would hand it in (markers stripped); optionally answer cells replaced:
+        `replace` is one (cell_id, code) pair or a list of them (one per cell)."""
         nb = self.source
         for c in nb.cells:
             if nb_meta(c).get("solution") and c.cell_type == "code":
                 c.source = strip_solution_markers(c.source)
-        if replace:
-            cell_id, code = replace
-            cells = answer_cells(nb)
+        pairs = [replace] if isinstance(replace, tuple) else list(replace or [])
+        cells = answer_cells(nb)
+        assert len({cell_id for cell_id, _ in pairs}) == len(pairs), f"two replacements for one cell: {pairs}"
+        for cell_id, code in pairs:
             assert cell_id in cells, f"bank names cell {cell_id!r}, which is not an answer cell of {self.lesson}"
             cells[cell_id].source = code
         return nb

@@ -5,11 +5,14 @@ On the shipped world and on worlds generated with seeds 7 and 11:
 - every misconception fails at least one test cell of its own exercise;
 - every alternative passes every test cell of its own exercise.
 A real-data check that discriminates on one world only fails here, naming the world.
+On the shipped world, also checks 8 and 9 (fastcheck.LessonRun.after_effects) for the misconceptions make test's
+nbgrader layer holds, one per answer cell: none costs points on another exercise's tests, and no provided cell
+crashes on it. (Checking every entry so costs about as much as grading it with nbgrader: make test-full does that.)
 """
 import pytest
 
 from fastcheck import SEEDS, HarnessError, LessonRun, Trial, world_dir, world_name
-from harness import lesson_names, load_bank
+from harness import lesson_names, load_bank, sample_indices
 
 LESSONS = lesson_names()
 WORLDS = [None, *SEEDS]
@@ -37,6 +40,19 @@ def bank_failures(trials, world):
     return out
 
 
+def after_effect_failures(trials, world):
+    """Messages for checks 8 and 9 (cascades to other exercises, provided cells that crash)."""
+    out = []
+    for t in trials:
+        who = f"the {t.kind} {t.name!r} of {t.cell}"
+        for gid, cause in t.cascades.items():
+            out.append(f"[8] on {world}: cascade: {who} loses points on {gid} ({cause}): a mistake in {t.cell} must "
+                       f"cost points only on {t.cell}'s tests")
+        for cell, cause in t.crashes.items():
+            out.append(f"[9] on {world}: a provided cell crashes on {who}: {cell} raises {cause}")
+    return out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lesson,seed", [(lesson, seed) for lesson in LESSONS for seed in WORLDS],
                          ids=lambda v: "shipped" if v is None else (f"seed{v}" if isinstance(v, int) else v))
@@ -46,7 +62,9 @@ def test_bank_on_world(lesson, seed, worlds_base, tmp_path):
     with LessonRun(lesson, world_dir(seed, worlds_base), tmp_path / "work", world=world) as run:
         try:
             run.check(trials)
+            if seed is None:
+                run.after_effects([trials[i] for i in sample_indices(load_bank(lesson) or [])])
         except HarnessError as e:
             pytest.fail(f"{lesson}: {e}")
-        failures = run.problems + bank_failures(trials, world)
+        failures = run.problems + bank_failures(trials, world) + after_effect_failures(trials, world)
     assert not failures, f"{lesson} on {world}:\n" + "\n".join(failures)

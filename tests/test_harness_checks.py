@@ -209,3 +209,65 @@ def test_an_uncaught_mutant_fails_with_its_diff_unless_declared(tmp_path):
     assert [t.name for t in verdicts["caught"]] == ["planted, caught"]
     wrong = classify(trials, {("ex1_flag", "planted, caught"): "x"})
     assert wrong["wrongly declared"] and "remove the declaration" in mutant_report("toy", wrong, [], source, every)
+
+
+@pytest.mark.slow
+def test_after_effects_find_a_planted_cascade_and_crash_and_leave_the_solution_intact(tmp_path):
+    """Checks 8 and 9 in the fast check: a wrong f breaks g's tests (a cascade) and a provided cell (a crash)."""
+    from test_banks_fast import after_effect_failures
+    trials = [Trial("ex1_f", "def f(x):\n    return [x]", "misconception", "a list"),
+              Trial("ex1_f", "def f(x):\n    return x if not isinstance(x, int) else x + 0.5", "misconception", "off"),
+              Trial("ex1_f", "raise ValueError('before defining f')", "misconception", "raises"),
+              Trial("ex1_f", "def f(x):\n    return x * 1", "alternative", "times one")]
+    with LessonRun("toy", _world(tmp_path, "w", 1), tmp_path / "work", nb=_graded_nb()) as run:
+        run.check(trials)
+        run.after_effects(trials)
+        assert not run.problems, run.problems
+    by = {t.name: t for t in trials}
+    assert set(by["a list"].cascades) == {"ex2_g_tests"} and len(by["a list"].crashes) == 1, vars(by["a list"])
+    assert "view = f(" in next(iter(by["a list"].crashes)), by["a list"].crashes
+    assert set(by["off"].cascades) == {"ex2_g_tests"} and not by["off"].crashes, vars(by["off"])
+    assert "NameError" in next(iter(by["raises"].crashes.values())), vars(by["raises"])  # f is undefined, as in nbgrader
+    assert not by["times one"].cascades and not by["times one"].crashes, vars(by["times one"])
+    msgs = after_effect_failures(trials, "w")
+    assert any(m.startswith("[8]") and "'a list'" in m and "ex2_g_tests" in m for m in msgs), msgs
+    assert any(m.startswith("[9]") and "'a list'" in m for m in msgs), msgs
+    assert not any("times one" in m for m in msgs), msgs
+
+
+@pytest.mark.slow
+def test_layers_report_an_uncaught_misconception_and_name_a_wrong_alternative(tmp_path):
+    """make test grades a lesson's bank in layers (test_harness.grade_layers): a planted misconception that is in
+    fact correct and a planted wrong alternative are both reported, the alternative by name after the regrade."""
+    from harness import Course
+    from test_harness import grade_layers
+
+    def meta(gid, *, grade=False, solution=False, locked=False, points=None):
+        m = {"grade_id": gid, "grade": grade, "solution": solution, "locked": locked, "schema_version": 3}
+        return {"nbgrader": {**m, **({"points": points} if points else {})}}
+    nb = new_notebook()
+    nb.cells = [
+        new_code_cell("import pandas as pd", metadata=meta("setup", locked=True)),
+        new_code_cell("def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION", metadata=meta("ex1_f", solution=True)),
+        new_code_cell("assert f(1) == 1\n### BEGIN HIDDEN TESTS\nassert f(2) == 2\n### END HIDDEN TESTS",
+                      metadata=meta("ex1_f_tests", grade=True, locked=True, points=1)),
+        new_code_cell("try:\n    view = f(pd.Series([1]))\nexcept NotImplementedError:\n    pass", metadata=meta("view", locked=True)),
+        new_code_cell("def g(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION", metadata=meta("ex2_g", solution=True)),
+        new_code_cell("assert g(1) == 2", metadata=meta("ex2_g_tests", grade=True, locked=True, points=1)),
+    ]
+    (tmp_path / "src" / "toy").mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "src" / "toy" / "toy.ipynb")
+    bank = [{"kind": "misconception", "cell": "ex1_f", "name": "not really wrong", "code": "def f(x):\n    return x"},
+            {"kind": "misconception", "cell": "ex2_g", "name": "off by two", "code": "def g(x):\n    return x + 2"},
+            {"kind": "alternative", "cell": "ex1_f", "name": "times one", "code": "def f(x):\n    return x * 1"},
+            {"kind": "alternative", "cell": "ex2_g", "name": "wrong alternative", "code": "def g(x):\n    return x - 1"}]
+    course = Course.make(tmp_path / "layers", "toy", source=tmp_path / "src")
+    course.release()
+    failures = grade_layers(course, bank, tmp_path / "again")
+    text = "\n".join(failures)
+    assert any(f.startswith("[5] misconception not caught: ex1_f — 'not really wrong'") for f in failures), text
+    assert any(f.startswith("[6] the layer alternatives0") for f in failures), text
+    assert "off by two" not in text.split("graded one by one")[0], text
+    one_by_one = text.split("graded one by one")[1]
+    assert "[6] alternative answer rejected: ex2_g — 'wrong alternative'" in one_by_one, text
+    assert "times one" not in one_by_one, text
