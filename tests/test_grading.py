@@ -103,7 +103,9 @@ def graded(tmp_path_factory):
     _answer(killer, "ex1_double", "import os\nos._exit(1)")
     looping = _solved()
     _answer(looping, "ex2_half", "def half(x):\n    return x / 2\nwhile True:\n    pass")
-    _submit(root, "good", "01-tiny", _solved())
+    good = _solved()  # its last cell reports what the grading kernel inherits from the Dask worker
+    good.cells.append(nbformat.v4.new_code_cell('import os\nprint("malloc trim:", os.environ.get("MALLOC_TRIM_THRESHOLD_"))'))
+    _submit(root, "good", "01-tiny", good)
     _submit(root, "halfwrong", "01-tiny", half_wrong)
     _submit(root, "badjson", "01-tiny", '{"cells": [ this is not json')
     _submit(root, "kernelkill", "01-tiny", killer)
@@ -134,6 +136,22 @@ def test_command_output_names_every_crash_and_timeout(graded):
         f"the cell that ran past the per-cell limit must be named:\n{out}")
     assert "01-tiny-final.ipynb graded as 01-tiny.ipynb (copied; the original is kept)" in out, out
     assert "elapsed, ~" in out and " left)" in out, f"no progress with an estimate of time left:\n{out}"
+
+
+@pytest.mark.slow
+def test_grading_kernels_do_not_inherit_dask_memory_settings_and_sqlite_waits_for_locks(graded):
+    """Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 for its workers; inherited by the grading kernels it made
+    Lesson 5 grade 50 % slower. And the gradebook's SQLite connections wait for another worker's write."""
+    root, _ = graded
+    nb = nbformat.read(root / "autograded" / "good" / "01-tiny" / "01-tiny.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].get("outputs", []))
+    assert "malloc trim: None" in printed, f"the grading kernel saw: {printed!r}"
+    from sqlalchemy import text
+
+    from socialcredit.grading import _SQLITE_WAIT_MS, _gradebook
+    with _gradebook(root) as gb:
+        wait = gb.db.execute(text("PRAGMA busy_timeout")).scalar()
+    assert wait == _SQLITE_WAIT_MS >= 60_000, f"the gradebook's SQLite waits {wait} ms for a lock"
 
 
 @pytest.mark.slow

@@ -173,6 +173,25 @@ def course_env():
     return env
 
 
+_SQLITE_WAIT_MS = 120_000
+
+
+def _patient_sqlite():
+    """Every SQLite connection this process opens (nbgrader's gradebook) waits up to two minutes for another
+    process's write to finish, instead of Python's 5 s, before it reports "database is locked": with two or more
+    workers writing grades to one gradebook, a 5 s wait is not always enough on a loaded machine."""
+    if _WORKER.get("_patient"):
+        return
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine as _SqlEngine
+
+    @event.listens_for(_SqlEngine, "connect")
+    def _wait_for_locks(dbapi_connection, _record):
+        if type(dbapi_connection).__module__.startswith("sqlite3"):
+            dbapi_connection.execute(f"PRAGMA busy_timeout = {_SQLITE_WAIT_MS}")
+    _WORKER["_patient"] = True
+
+
 def _api(root, env, quiet):
     """This worker process's NbGraderAPI for the course (nbgrader loads once per worker, not per task)."""
     key = str(root)
@@ -180,6 +199,10 @@ def _api(root, env, quiet):
         import warnings
         warnings.filterwarnings("ignore")
         os.environ.update(course_env())
+        # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 for its workers; inherited by the grading kernels, it made
+        # glibc return memory to the system so often that Lesson 5 took 13 s to grade instead of 8.5 s
+        os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        _patient_sqlite()
         if quiet and not _WORKER.get("_quiet"):
             # kernels inherit this process's stderr; their start-up warnings would drown the report
             os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
@@ -385,6 +408,7 @@ def _worker_error(exc):
 
 def _gradebook(root):
     from nbgrader.api import Gradebook
+    _patient_sqlite()
     return Gradebook(f"sqlite:///{Path(root) / 'gradebook.db'}")
 
 
