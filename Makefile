@@ -44,9 +44,10 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
-# the venv's bin on PATH: nbgrader's extensions run `alembic` from there (instructors: make grade-ui)
+# A student's JupyterLab: the lessons and Validate, without the instructor's formgrader and Create Assignment
+# panels or the Assignments tab (nbgrader's exchange, which a single-user lab has not got: deploy/student/jupyter).
 lab: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --notebook-dir=lessons $(ROOT_FLAG) $(LAB_ARGS)
+	JUPYTER_CONFIG_PATH="$(abspath deploy/student/jupyter)" $(BIN)/jupyter lab --notebook-dir=lessons $(ROOT_FLAG) $(LAB_ARGS)
 
 # make test: everything but the tests marked `full` (the nbgrader grading of the bank entries outside the
 # harness's sample, and building the environment with every other supported Python); make test-full runs

@@ -119,7 +119,12 @@ def test_student_copy_has_lessons_and_no_answers(tmp_path):
     r = _run(["student-copy", str(dest)], REPO)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (dest / "lessons").is_dir() and (dest / "datasets" / "citizens.csv").is_file() and (dest / "src").is_dir()
-    for kept_back in ("solutions", "tests", "instructors", "nbgrader_config.py", "gradebook.db"):
+    for kept_back in ("solutions", "tests", "instructors", "gradebook.db", "scripts"):
         assert not (dest / kept_back).exists(), f"{kept_back} must not reach students"
+    # the students' own nbgrader settings (Validate's time limits), not the instructor's
+    config = (dest / "nbgrader_config.py").read_text()
+    assert config == (REPO / "deploy" / "student" / "nbgrader_config.py").read_text(), "not the student nbgrader config"
+    assert "solutions" not in config and "c.Execute.timeout = 60" in config, config
+    assert (dest / "README.md").read_text() == (REPO / "deploy" / "student" / "README.md").read_text()
     r = _run(["student-copy", str(dest)], REPO)
     assert r.returncode == 1 and "is not empty" in r.stderr, "a second copy must not overwrite the first"

@@ -201,10 +201,13 @@ def grades(root, out="grades.csv", missing="empty"):
 
 
 #: What students get: everything needed to open and run the lessons, nothing that grades them.
-STUDENT_FILES = ("README.md", "LICENSE", "environment.yml", "pyproject.toml", "requirements.lock", "Makefile",
-                 "src", "datasets", "lessons")
+STUDENT_FILES = ("LICENSE", "environment.yml", "pyproject.toml", "requirements.lock", "src", "datasets", "lessons",
+                 "deploy/student/jupyter")
+#: The student copy's own README, Makefile and nbgrader settings (students' commands and Validate's time limits).
+STUDENT_TEMPLATES = {"README.md": "deploy/student/README.md", "Makefile": "deploy/student/Makefile",
+                     "nbgrader_config.py": "deploy/student/nbgrader_config.py"}
 #: What stays with instructors (never copied): answers, hidden tests, banks, rubrics, gradebooks.
-INSTRUCTOR_ONLY = ("solutions", "tests", "instructors", "nbgrader_config.py", "gradebook.db", "submitted",
+INSTRUCTOR_ONLY = ("solutions", "tests", "instructors", "gradebook.db", "submitted",
                    "autograded", "feedback", "downloaded", "grades.csv", STATUS_FILE, RELEASE_STATUS)
 
 
@@ -215,19 +218,23 @@ def student_copy(root, dest):
     if dest.exists() and any(dest.iterdir()):
         raise CourseError(f"dest={str(dest)!r} exists and is not empty; expected a new or empty folder.")
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
-    for name in STUDENT_FILES:
-        src = root / name
+    missing = [src for src in STUDENT_TEMPLATES.values() if not (root / src).is_file()]
+    if missing:
+        raise CourseError(f"the student copy's templates are missing from {str(root)!r}: {missing}")
+    for name, src in [(n, n) for n in STUDENT_FILES] + list(STUDENT_TEMPLATES.items()):
+        src = root / src
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=ignore)
         elif src.is_file():
-            dest.mkdir(parents=True, exist_ok=True)
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
     leaks = [str(p.relative_to(dest)) for p in dest.rglob("*.ipynb")
              if any(m in p.read_text(encoding="utf-8") for m in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS"))]
     if leaks:
         shutil.rmtree(dest)
         raise CourseError(f"solution or hidden-test markers found in {leaks}: run `make release` first.")
-    print(f"student copy written to {dest} ({', '.join(n for n in STUDENT_FILES if (dest / n).exists())})")
+    written = [n for n in (*STUDENT_FILES, *STUDENT_TEMPLATES) if (dest / n).exists()]
+    print(f"student copy written to {dest} ({', '.join(written)})")
     return dest
 
 
