@@ -43,26 +43,32 @@ def test_there_are_lessons():
     assert LESSONS, "no lesson found under solutions/: the harness would check nothing"
 
 
-@pytest.mark.parametrize("lesson", LESSONS)
-def test_release_reproduces_lessons_and_hides_answers(lesson, tmp_path):
-    """Checks 1 and 2."""
-    course = Course.make(tmp_path, lesson)
-    course.release()
-    fresh, committed = course.root / "lessons" / lesson, REPO / "lessons" / lesson
-    assert committed.is_dir(), f"lessons/{lesson} is missing: run `make release` and commit it"
+def release_differences(fresh, committed, lesson):
+    """Check 1: messages for every way a fresh release of `lesson` differs from the committed lessons/ folder."""
+    if not committed.is_dir():
+        return [f"lessons/{lesson} is missing: run `make release` and commit it"]
     cmp = filecmp.dircmp(fresh, committed, ignore=[".ipynb_checkpoints"])
-    assert not (cmp.left_only or cmp.right_only), f"release files differ: new {cmp.left_only}, stale {cmp.right_only}"
+    if cmp.left_only or cmp.right_only:
+        return [f"[1] release files differ: new {cmp.left_only}, stale {cmp.right_only}"]
     differing = [f for f in cmp.common_files if (fresh / f).read_bytes() != (committed / f).read_bytes()]
-    assert not differing, f"lessons/{lesson} is out of date ({differing}): run `make release` and commit"
+    return [f"[1] lessons/{lesson} is out of date ({differing}): run `make release` and commit"] if differing else []
 
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_committed_release_hides_answers(lesson):
+    """Check 2 on the committed lessons/ (check 1, that a fresh release reproduces them, is in test_grading, which
+    releases each lesson anyway, and in test_course.py's `make release` test)."""
+    committed = REPO / "lessons" / lesson
+    assert committed.is_dir(), f"lessons/{lesson} is missing: run `make release` and commit it"
+    source = nbformat.read(notebook_path(REPO / "solutions", lesson), as_version=4)
     released = nbformat.read(notebook_path(committed.parent, lesson), as_version=4)
     # compare with the cells' own text, not the JSON file (where quotes are escaped)
     text = "\n".join(c.source for c in released.cells)
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
         assert marker not in text, f"the release of {lesson} contains {marker!r}"
     assert not outputs_or_counts(released), f"cells with outputs or execution counts: {outputs_or_counts(released)}"
-    public = "\n".join(public_lines(course.source))
-    secret = [ln for ln in solution_lines(course.source) + hidden_test_lines(course.source) if ln not in public]
+    public = "\n".join(public_lines(source))
+    secret = [ln for ln in solution_lines(source) + hidden_test_lines(source) if ln not in public]
     leaked = [ln for ln in secret if ln in text]
     assert not leaked, f"solution or hidden-test lines appear in the release of {lesson}: {leaked[:5]}"
     source_text = notebook_path(REPO / "solutions", lesson).read_text(encoding="utf-8")
@@ -175,11 +181,12 @@ def _single_students(bank, indices, course):
 @pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_grading(lesson, tmp_path):
-    """Checks 3 (default seed), 4-7 and 9 for the solution, the untouched release and the bank's layers; a failing
-    layer is graded again entry by entry."""
+    """Check 1 (the fresh release reproduces lessons/), checks 3 (default seed), 4-7 and 9 for the solution, the
+    untouched release and the bank's layers; a failing layer is graded again entry by entry."""
     course = Course.make(tmp_path / "layers", lesson)
     course.release()
-    failures = grade_layers(course, load_bank(lesson) or [], tmp_path / "one-by-one")
+    failures = release_differences(course.root / "lessons" / lesson, REPO / "lessons" / lesson, lesson)
+    failures += grade_layers(course, load_bank(lesson) or [], tmp_path / "one-by-one")
     assert not failures, f"{lesson}:\n" + "\n".join(failures)
 
 

@@ -271,3 +271,17 @@ def test_layers_report_an_uncaught_misconception_and_name_a_wrong_alternative(tm
     one_by_one = text.split("graded one by one")[1]
     assert "[6] alternative answer rejected: ex2_g — 'wrong alternative'" in one_by_one, text
     assert "times one" not in one_by_one, text
+
+
+def test_release_differences_name_a_changed_a_new_and_a_missing_file(tmp_path):
+    from test_harness import release_differences
+    fresh, committed = tmp_path / "fresh", tmp_path / "committed"
+    for d in (fresh, committed):
+        d.mkdir()
+        (d / "x.ipynb").write_text("same")
+    assert release_differences(fresh, committed, "x") == []
+    (fresh / "x.ipynb").write_text("changed")
+    assert "out of date (['x.ipynb'])" in release_differences(fresh, committed, "x")[0]
+    (fresh / "new.csv").write_text("n")
+    assert "new ['new.csv']" in release_differences(fresh, committed, "x")[0]
+    assert "missing" in release_differences(fresh, tmp_path / "nowhere", "x")[0]
