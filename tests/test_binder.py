@@ -19,6 +19,8 @@ import pytest
 from conftest import REPO
 from test_lab import _free_port
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # jupyter's extension lists colour "enabled"
+
 
 def pip_part(text):
     """The `- pip:` list of an environment.yml, as pip requirement lines."""
@@ -53,11 +55,11 @@ def test_environment_yml_gives_a_lab_that_opens_a_lesson(tmp_path):
     assert r.returncode == 0, f"pip install of environment.yml's pip part failed:\n{(r.stdout + r.stderr)[-3000:]}"
     bin_dir = venv / "bin"
     r = subprocess.run([str(bin_dir / "jupyter"), "labextension", "list"], capture_output=True, text=True, timeout=300)
-    out = r.stdout + r.stderr
+    out = ANSI.sub("", r.stdout + r.stderr)
     assert re.search(r"@jupyter/nbgrader\b.*enabled", out), f"nbgrader's JupyterLab extension is missing:\n{out}"
     r = subprocess.run([str(bin_dir / "jupyter"), "server", "extension", "list"], capture_output=True, text=True,
                        timeout=300)
-    out = r.stdout + r.stderr
+    out = ANSI.sub("", r.stdout + r.stderr)
     assert re.search(r"nbgrader\.server_extensions\.validate_assignment\s+enabled", out), f"no Validate:\n{out}"
     # the lesson's setup cell runs in this environment's kernel (the package and the shipped world load)
     lesson = sorted(p.name for p in (REPO / "lessons").iterdir() if p.is_dir())[0]
