@@ -8,7 +8,6 @@ fresh venv is what Binder's build does, short of conda. Built in `make test-full
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import urllib.request
 import pytest
 
 from conftest import REPO
-from test_lab import _free_port
+from test_lab import _free_port, stop_server
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # jupyter's extension lists colour "enabled"
 
@@ -88,13 +87,6 @@ def test_environment_yml_gives_a_lab_that_opens_a_lesson(tmp_path):
             except OSError:
                 time.sleep(0.5)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_server(proc)
     assert page and page["type"] == "notebook" and page["content"]["cells"], (
         "JupyterLab from environment.yml's packages did not serve the lesson:\n" + (proc.stdout.read() or "")[-3000:])

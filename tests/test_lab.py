@@ -20,6 +20,18 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def stop_server(proc):
+    """Stop a server started with start_new_session=True, and everything it started."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except ProcessLookupError:  # it had already exited; the caller's assertion says why
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 STUDENT_ONLY = ("@jupyter/nbgrader:validate-assignment",)
 INSTRUCTOR_OR_EXCHANGE = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
                           "@jupyter/nbgrader:assignment-list", "@jupyter/nbgrader:course-list")
@@ -53,14 +65,7 @@ def _serve_lab(cwd, make_args=()):
                 got[key] = (exc.code, "")
         time.sleep(1)  # let the server log what those requests did
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except ProcessLookupError:  # make lab had already exited; the assertion above says why
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_server(proc)
     return got, proc.stdout.read()
 
 
@@ -186,14 +191,7 @@ def test_make_grade_ui_serves_formgrader(tmp_path):
             except urllib.error.HTTPError as exc:
                 got[page] = (exc.code, exc.read().decode(errors="replace")[-2000:])
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_server(proc)
     log = proc.stdout.read()
     bad = {page: got.get(page, (None, "no answer"))[0] for page in pages if got.get(page, (None,))[0] != 200}
     assert not bad, f"formgrader pages did not answer 200: {bad}\n" + "\n".join(
