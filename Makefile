@@ -13,7 +13,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # pytest options for `make test`, e.g. PYTEST_ARGS="-k world"
 PYTEST_ARGS ?=
 
-.PHONY: help env lab test test-full datasets release autograde feedback grades collect export grade-ui student-copy bench clean
+.PHONY: help env lab test test-full datasets figures release autograde feedback grades collect export grade-ui student-copy bench clean
 
 help:
 	@echo "Everyone (each command creates .venv first when it is missing):"
@@ -25,7 +25,9 @@ help:
 	@echo "  make bench         measure generation, notebook and grading times against the budgets"
 	@echo "  make clean         remove build and test caches (not .venv)"
 	@echo "Instructors (instructors/guide.md):"
-	@echo "  make datasets      a cohort's world: SEED=$(SEED) N=$(N) -> datasets/ (restore the shipped one: make datasets, or git checkout datasets/)"
+	@echo "  make datasets      a cohort's world: SEED=$(SEED) N=$(N) -> datasets/ (restore the shipped one: make datasets, or git checkout datasets/);"
+	@echo "                     on a hub and in grading each student gets a world of their own drawn from SEED (SHARED=1: one world for all)"
+	@echo "  make figures       STUDENT=id [LESSON=NN-slug]: the numbers the lessons and rubrics quote, on that student's world"
 	@echo "  make release       solutions/ -> lessons/ (LESSON=NN-slug for one, FORCE=1 to redo)"
 	@echo "  make collect       LESSON=NN-slug: LMS download in downloaded/LESSON/archive/ -> submitted/"
 	@echo "  make autograde     grade new or changed submissions (LESSON=, FORCE=1, SCHEDULER=tcp://host:8786)"
@@ -59,8 +61,12 @@ test-full: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist worksteal -m full $(PYTEST_ARGS)
 
 datasets: $(STAMP)
-	$(BIN)/python -m socialcredit generate --seed $(SEED) --n $(N) --out datasets
+	$(BIN)/python -m socialcredit generate --seed $(SEED) --n $(N) --out datasets $(if $(SHARED),--shared)
 	$(BIN)/python scripts/mechanisms.py --write
+
+figures: $(STAMP)
+	@test -n "$(STUDENT)" || { echo "usage: make figures STUDENT=id [LESSON=NN-slug] (the numbers lessons and rubrics quote, on that student's world)"; exit 2; }
+	$(BIN)/python -m socialcredit figures "$(STUDENT)" $(if $(LESSON),--lesson $(LESSON))
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py

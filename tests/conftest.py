@@ -1,7 +1,13 @@
 """Shared fixtures: the repository root, the shipped world, a small generated world."""
+import os
 from pathlib import Path
 
 import pytest
+
+# The suite reads the cohort's own world unless a test asks for a student's: run inside a course hub (where
+# JUPYTERHUB_USER is set), load() would otherwise read that user's world and every quoted number would differ.
+for _var in ("SOCIALCREDIT_STUDENT", "JUPYTERHUB_USER"):
+    os.environ.pop(_var, None)
 
 REPO = Path(__file__).resolve().parents[1]
 

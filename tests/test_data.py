@@ -17,7 +17,8 @@ PY = sys.executable
 
 
 def _digest(folder):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.csv"))}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted([*folder.glob("*.csv"), *folder.glob("world.json")])}
 
 
 def _generate_in_subprocess(out, seed, n=3000):
@@ -41,8 +42,9 @@ def test_other_seed_gives_other_files(tmp_path):
 
 
 def test_shipped_files_are_the_default_world(tmp_path):
-    """datasets/ is exactly what the default seed and n generate."""
-    write_world(generate_world(), tmp_path)
+    """datasets/ is exactly what the default seed and n generate (the tables and world.json)."""
+    from socialcredit.data import generate
+    generate(tmp_path)
     shipped = _digest(REPO / "datasets")
     fresh = _digest(tmp_path)
     assert fresh == shipped, f"datasets/ differs from a fresh default world in {[k for k in fresh if fresh[k] != shipped.get(k)]}. If you made a cohort world on purpose (`make datasets SEED=...`) this failure is expected; otherwise restore the shipped files with `git checkout datasets/`"

@@ -1,0 +1,147 @@
+"""Each student's own world (issue #10 §2): load() reads the world of the student who runs it, drawn from the
+cohort's seed and the student's id; autograde runs each submission on its student's world; `figures` gives
+graders a student's numbers.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+import socialcredit
+from socialcredit import load
+from socialcredit.data import (CACHE_VAR, ENV_VAR, HUB_USER_VAR, STUDENT_VAR, cohort_info, current_student, data_dir,
+                               generate, student_seed)
+
+from conftest import REPO
+
+PY = sys.executable
+
+
+@pytest.fixture
+def cohort(tmp_path, monkeypatch):
+    """A small cohort folder (n = 400, seed 5) with its world.json, and an empty cache."""
+    folder = tmp_path / "cohort"
+    generate(folder, n=400, seed=5)
+    monkeypatch.setenv(ENV_VAR, str(folder))
+    monkeypatch.setenv(CACHE_VAR, str(tmp_path / "cache"))
+    monkeypatch.delenv(STUDENT_VAR, raising=False)
+    monkeypatch.delenv(HUB_USER_VAR, raising=False)
+    return folder
+
+
+def _ids(monkeypatch, **env):
+    for var in (STUDENT_VAR, HUB_USER_VAR):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    return load("registry")["resident_id"].tolist(), load("truth")["true_offences"].tolist()
+
+
+def test_each_student_gets_a_world_of_their_own_and_the_same_one_every_time(cohort, monkeypatch, tmp_path):
+    shared = _ids(monkeypatch)
+    alice = _ids(monkeypatch, SOCIALCREDIT_STUDENT="alice")
+    assert alice != shared, "SOCIALCREDIT_STUDENT=alice read the cohort's world, not a world of alice's own"
+    assert _ids(monkeypatch, JUPYTERHUB_USER="alice") == alice, "the hub's user name must give the same world"
+    assert _ids(monkeypatch, JUPYTERHUB_USER="bob") != alice, "two students got the same world"
+    # SOCIALCREDIT_STUDENT wins over the hub's user name; set but empty, it means the cohort's world
+    assert _ids(monkeypatch, JUPYTERHUB_USER="bob", SOCIALCREDIT_STUDENT="alice") == alice
+    assert _ids(monkeypatch, JUPYTERHUB_USER="bob", SOCIALCREDIT_STUDENT="") == shared
+    # deterministic across processes: a fresh interpreter with an empty cache draws the same world
+    out = subprocess.run([PY, "-c", "from socialcredit import load; print(load('truth')['true_offences'].sum())"],
+                         env={**os.environ, STUDENT_VAR: "alice", CACHE_VAR: str(tmp_path / "other-cache")},
+                         capture_output=True, text=True, check=True).stdout.split()[-1]
+    assert int(out) == sum(alice[1]), "the same cohort and student gave a different world in another process"
+    # the student's world is the cohort's generator with the student's seed: same size, same parameters
+    monkeypatch.setenv(STUDENT_VAR, "alice")
+    assert len(load("citizens")) == 400
+    direct = socialcredit.generate_world(n=400, seed=student_seed(5, "alice"))["truth"]["true_offences"]
+    assert direct.tolist() == alice[1]
+
+
+def test_the_cache_is_written_once_and_real_tables_are_shared(cohort, monkeypatch, tmp_path):
+    monkeypatch.setenv(STUDENT_VAR, "carol")
+    first = data_dir()
+    assert first.parent == tmp_path / "cache", f"carol's world went to {first}, not the cache folder"
+    stamp = (first / "citizens.csv").stat().st_mtime_ns
+    assert data_dir() == first and (first / "citizens.csv").stat().st_mtime_ns == stamp, "the world was redrawn"
+    assert (first / "STUDENT").read_text().startswith("carol\n")
+    # real data are the same for every student: read from the cohort's folder
+    (cohort / "real").mkdir()
+    pd.DataFrame({"x": [1, 2]}).to_csv(cohort / "real" / "t.csv", index=False)
+    assert load("real/t")["x"].tolist() == [1, 2]
+
+
+def test_a_shared_cohort_or_a_folder_without_world_json_gives_everyone_the_cohort(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_VAR, str(tmp_path / "cache"))
+    monkeypatch.setenv(STUDENT_VAR, "alice")
+    shared = tmp_path / "shared"
+    generate(shared, n=300, seed=2, per_student=False)
+    assert cohort_info(shared) == {"seed": 2, "n": 300, "per_student": False}
+    monkeypatch.setenv(ENV_VAR, str(shared))
+    assert data_dir() == shared
+    (shared / "world.json").unlink()
+    assert data_dir() == shared, "a folder without world.json (an older cohort) must be read as it is"
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("not json", "not valid JSON"),
+    ('{"seed": -1, "n": 5}', "non-negative integer seed"),
+    ('{"seed": 1, "n": "many"}', "positive integer n"),
+    ('{"seed": 1, "n": 5, "per_student": "yes"}', "true/false per_student"),
+])
+def test_a_broken_world_json_is_named_with_what_was_expected(cohort, monkeypatch, text, expected):
+    (cohort / "world.json").write_text(text)
+    monkeypatch.setenv(STUDENT_VAR, "alice")
+    with pytest.raises(ValueError, match=expected) as info:
+        load("citizens")
+    assert "world.json" in str(info.value)
+
+
+def test_student_ids_are_checked_and_hub_names_are_trimmed(monkeypatch):
+    with pytest.raises(ValueError, match="expected a non-empty student id"):
+        student_seed(2024, "  ")
+    monkeypatch.delenv(STUDENT_VAR, raising=False)
+    monkeypatch.setenv(HUB_USER_VAR, " student1 ")
+    assert current_student() == "student1"
+    assert student_seed(2024, "student1") != student_seed(2025, "student1"), "two cohorts gave one student one world"
+
+
+def test_a_student_is_told_once_that_the_world_is_their_own(cohort, monkeypatch, capsys):
+    monkeypatch.setenv(STUDENT_VAR, "dora")
+    load("registry")
+    load("citizens")
+    said = capsys.readouterr().out
+    assert said.count("Lanternport as drawn for dora") == 1, f"expected one note, got: {said!r}"
+    monkeypatch.setenv(STUDENT_VAR, "")
+    load("citizens")
+    assert capsys.readouterr().out == "", "the cohort's own world needs no note"
+
+
+def test_the_shipped_datasets_give_students_their_own_worlds():
+    assert cohort_info(REPO / "datasets") == {"seed": socialcredit.DEFAULT_SEED, "n": socialcredit.DEFAULT_N,
+                                               "per_student": True}
+
+
+@pytest.mark.slow
+def test_figures_prints_a_students_numbers_beside_the_cohorts(tmp_path):
+    env = {**os.environ, CACHE_VAR: str(tmp_path / "cache")}
+    env.pop(ENV_VAR, None)
+    run = subprocess.run([PY, "-m", "socialcredit", "figures", "student1", "--lesson", "03-who-pays"], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = [ln for ln in run.stdout.splitlines() if "quoted '" in ln]
+    assert len(lines) > 20, run.stdout[-2000:]
+    assert "failed" not in run.stdout, [ln for ln in lines if "failed" in ln]
+    differ = [ln for ln in lines if not ln.rstrip().endswith("student1 =")]
+    assert differ, "no quoted number differs on student1's world: figures is not reading the student's world"
+    assert "instructors/03-who-pays.md: quoted '7.2%', cohort 7.2%" in run.stdout
+    bad = subprocess.run([PY, "-m", "socialcredit", "figures", "student1", "--lesson", "03-who"], cwd=REPO, env=env,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "'03-who': no such lesson; expected one of 01-dossier" in bad.stderr, bad.stderr
+    away = subprocess.run([PY, "-m", "socialcredit", "figures", "student1"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert away.returncode == 2 and "instructor's repository" in away.stderr, away.stderr
