@@ -46,7 +46,18 @@ STARTUP_TIMEOUT = float(os.environ.get("HARNESS_STARTUP_TIMEOUT", "180"))
 def trial_timeout():
     return TRIAL_TIMEOUT  # read at call time, so a test can lower it
 
-SEEDS = (7, 11)
+#: The other worlds the banks are checked on: one generated with seed 7, and the world a student with the hub user
+#: name "student1" gets from the shipped cohort (socialcredit.data.student_seed), as on a course hub.
+SEEDS = (7, "student1")
+
+
+def _seed_of(seed):
+    """The generator's seed of a world named by a seed (int) or by a student of the shipped cohort (str)."""
+    if isinstance(seed, str):
+        from socialcredit import DEFAULT_SEED
+        from socialcredit.data import student_seed
+        return student_seed(DEFAULT_SEED, seed)
+    return seed
 
 
 def world_dir(seed, base):
@@ -60,7 +71,7 @@ def world_dir(seed, base):
     if not (folder / ".complete").is_file():
         tmp = Path(base) / f".world-{seed}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        write_world(generate_world(seed=seed), tmp)
+        write_world(generate_world(seed=_seed_of(seed)), tmp)
         shutil.copytree(REPO / "datasets" / "real", tmp / "real")
         shutil.copy2(REPO / "datasets" / "DATASHEET.md", tmp)
         (tmp / ".complete").write_text("ok")
@@ -72,7 +83,9 @@ def world_dir(seed, base):
 
 
 def world_name(seed):
-    return "the shipped world" if seed is None else f"the world of seed {seed}"
+    if seed is None:
+        return "the shipped world"
+    return f"{seed}'s own world (seed {_seed_of(seed)})" if isinstance(seed, str) else f"the world of seed {seed}"
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The banks on three worlds (issue #13 class 4), graded fast: one kernel per (lesson, world), see fastcheck.py.
 
-On the shipped world and on worlds generated with seeds 7 and 11:
+On the shipped world, on the world generated with seed 7, and on the world a student named student1 gets on a
+course hub (each student's own world, issue #10 §2):
 - the solution passes every test cell (check 3 on other worlds; the full nbgrader run covers the shipped world);
 - every misconception fails at least one test cell of its own exercise;
 - every alternative passes every test cell of its own exercise.
