@@ -4,6 +4,7 @@ graders a student's numbers.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -145,3 +146,73 @@ def test_figures_prints_a_students_numbers_beside_the_cohorts(tmp_path):
     away = subprocess.run([PY, "-m", "socialcredit", "figures", "student1"], cwd=tmp_path, env=env,
                           capture_output=True, text=True)
     assert away.returncode == 2 and "instructor's repository" in away.stderr, away.stderr
+
+
+# ------------------------------------------------------------------------------ grading on each student's world
+
+LESSON = "03-who-pays"
+_DAVES_NUMBERS = r'''
+import json, os
+from pathlib import Path
+nb = json.loads(Path(os.environ["SOURCE_NB"]).read_text())
+setup = next("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+ns = {}
+exec(setup, ns)
+citizens, audit = ns["citizens"], ns["audit"]
+out = {}
+for frame, cols in ((citizens, ["travel_ban", "blacklisted"]), (audit, ["denied"])):
+    for col in cols:
+        for grp in ("district", "hukou"):
+            rates = frame[col].astype(float).groupby(frame[grp].astype(str)).mean()
+            out[f"{col}|{grp}"] = {k: float(v) for k, v in rates.items()}
+print(json.dumps(out))
+'''
+
+
+def _copier(numbers):
+    """Exercise 3.1 answered with another student's numbers: a look-up of what their notebook printed."""
+    return (f"_COPIED = {numbers!r}\n\n\ndef rate_by_group(y_pred, *, sensitive_features):\n"
+            f"    return pd.Series(_COPIED[f\"{{y_pred.name}}|{{sensitive_features.name}}\"])\n")
+
+
+@pytest.mark.slow
+def test_autograde_grades_each_student_on_their_own_world(tmp_path):
+    """Two students' solutions both get full marks on their own worlds; the same notebook with dave's numbers
+    hard-coded in Exercise 3.1 keeps the real-data points when graded as dave and loses them graded as carol."""
+    from harness import Course
+    course = Course.make(tmp_path, LESSON)
+    root = course.root
+    shutil.copytree(REPO / "datasets", root / "datasets")
+    env = {**os.environ, CACHE_VAR: str(tmp_path / "cache"), "SOURCE_NB": str(REPO / "solutions" / LESSON /
+                                                                               f"{LESSON}.ipynb")}
+    env.pop(ENV_VAR, None)
+    daves = subprocess.run([PY, "-c", _DAVES_NUMBERS], cwd=root, env={**env, STUDENT_VAR: "dave"},
+                           capture_output=True, text=True, timeout=600)
+    assert daves.returncode == 0, daves.stderr[-3000:]
+    numbers = json.loads(daves.stdout.strip().splitlines()[-1])
+    carols = subprocess.run([PY, "-c", _DAVES_NUMBERS], cwd=root, env={**env, STUDENT_VAR: "carol"},
+                            capture_output=True, text=True, timeout=600)
+    assert json.loads(carols.stdout.strip().splitlines()[-1]) != numbers, "carol's world gives dave's numbers"
+    copied = course.solved(replace=("ex3_1_rate_by_group", _copier(numbers)))
+    for student, nb in (("alice", course.solved()), ("bob", course.solved()), ("dave", copied), ("carol", copied)):
+        course.submit(student, nb)
+    run = subprocess.run([PY, "-m", "socialcredit", "autograde", "--workers", "2"], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    auto = {c.metadata["nbgrader"]["grade_id"] for c in course.source.cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
+    scores = {s: {k: v for k, v in course.scores(s).items() if k in auto} for s in ("alice", "bob", "dave", "carol")}
+    total = {s: sum(v[0] for v in sc.values()) for s, sc in scores.items()}
+    full = sum(v[1] for v in scores["alice"].values())
+    assert len(scores["alice"]) == len(auto) and full > 0, f"the gradebook holds {sorted(scores['alice'])}"
+    assert total["alice"] == total["bob"] == full, f"solutions must get full marks on their own worlds: {total}"
+    for student in ("alice", "dave"):
+        said = "\n".join(o.get("text", "") for c in course.autograded(student).cells for o in c.get("outputs", []))
+        assert f"Lanternport as drawn for {student}" in said, f"{student}'s notebook did not run on their own world"
+    own, other = scores["dave"], scores["carol"]
+    assert own["ex3_1_rate_by_group_tests2"][0] == own["ex3_1_rate_by_group_tests2"][1] > 0, (
+        f"dave's numbers, graded as dave, should pass the real-data test of 3.1: {own['ex3_1_rate_by_group_tests2']}")
+    assert other["ex3_1_rate_by_group_tests2"][0] == 0, (
+        "dave's numbers hard-coded into carol's notebook kept the real-data points of 3.1: carol was not graded on "
+        f"her own world ({other['ex3_1_rate_by_group_tests2']})")
+    assert total["carol"] < total["dave"] < full, total
