@@ -62,8 +62,8 @@ MARKER = "social-scoring hub user (deploy/hub/hubctl.py)"
 SECRETS = Path(os.environ.get("HUBCTL_SECRETS", "/var/lib/social-scoring-hub"))
 PROXY = HERE / "node_modules" / ".bin" / "configurable-http-proxy"
 # The users' servers run from .venv when every user can run its Python; otherwise (e.g. .venv built from
-# pyenv's Python under /root, which other users cannot enter) from USER_ENV: the system's Python of the
-# same version, with .venv's packages (site-packages added by a .pth file; share/ and etc/ linked).
+# pyenv's Python under /root, which other users cannot enter) from USER_ENV: a copy of the same interpreter,
+# with .venv's packages (site-packages added by a .pth file; share/ and etc/ linked). See ensure_user_env.
 USER_ENV = HERE / "userenv"
 START_TIMEOUT = 120
 
@@ -174,50 +174,59 @@ def _runuser():
 
 def _runs_for_users(python, code="import socialcredit, nbgrader, jupyterhub.singleuser"):
     """Whether a hub user (the first student) can run `python` and import the course's packages with it."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
+    if str(python).startswith(str(USER_ENV)):
+        env["LD_LIBRARY_PATH"] = str(USER_ENV / "lib")
     r = subprocess.run([_runuser(), "-u", STUDENTS[0], "--", str(python), "-c", code], cwd="/",
-                       env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}, capture_output=True, text=True)
+                       env=env, capture_output=True, text=True)
     return r.returncode == 0
 
 
-def _venv_version():
-    for line in (VENV / "pyvenv.cfg").read_text().splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() in ("version", "version_info"):
-            return ".".join(value.strip().split(".")[:2])
-    return f"{sys.version_info.major}.{sys.version_info.minor}"
+def _link_or_copy(src, dst):
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system
+        shutil.copy2(src, dst)
 
 
 def ensure_user_env():
-    """The environment the users' servers and commands run from (see USER_ENV); returns its folder."""
+    """The environment the users' servers and commands run from (see USER_ENV); returns its folder.
+
+    When the users cannot run .venv's Python (its interpreter lives in a folder closed to them, e.g. pyenv's under
+    /root), USER_ENV gets a copy of that very interpreter (same build: the packages behave the same; a system Python
+    of another patch release did not: soupsieve failed on 3.11.2), its standard library (hard links where possible)
+    and a .pth file that adds .venv's site-packages; share/ and etc/ link to .venv's (Jupyter's extensions, kernels).
+    The interpreter finds its libpython through LD_LIBRARY_PATH (user_env sets it)."""
     global _USERS_ENV
     if _runs_for_users(VENV / "bin" / "python"):
         _USERS_ENV = VENV
         return VENV
-    ver = _venv_version()
-    site = VENV / "lib" / f"python{ver}" / "site-packages"
-    candidates = [Path(p) for p in (f"/usr/bin/python{ver}", f"/usr/local/bin/python{ver}")]
-    base = next((p for p in candidates if p.exists() and _runs_for_users(p, "pass")), None)
-    if base is None and shutil.which("apt-get"):
-        print(f"installing python{ver} with apt-get (the users cannot run .venv's Python) ...", flush=True)
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        _run(["apt-get", "update", "-q"], "apt-get update", env=env)
-        r = subprocess.run(["apt-get", "install", "-y", "-q", f"python{ver}"], env=env, capture_output=True, text=True)
-        base = next((p for p in candidates if p.exists() and _runs_for_users(p, "pass")), None)
-    if base is None:
-        real = (VENV / "bin" / "python").resolve()
-        raise HubError(f"the hub's users cannot run .venv's Python ({real}: a folder on its way is closed to them) and "
-                       f"no Python {ver} they can run was found at {' or '.join(map(str, candidates))}. Install Python "
-                       f"{ver} system-wide, or rebuild .venv from a Python every user can run (rm -rf .venv; make env "
-                       f"PYTHON=/usr/bin/python{ver})")
+    r = _run([str(VENV / "bin" / "python"), "-c", "import sys, sysconfig; print(sys.base_prefix); "
+              "print(sysconfig.get_python_version()); print(sysconfig.get_paths()['purelib'])"], "asking .venv's Python")
+    base, ver, site = r.stdout.split("\n")[:3]
+    base = Path(base)
     stamp = USER_ENV / "hubctl-built-from"
-    wanted = f"{base}\n{site}\n"
+    wanted = f"{base}\n{ver}\n{site}\n{(base / 'bin' / f'python{ver}').stat().st_mtime}\n"
     if not (stamp.is_file() and stamp.read_text() == wanted):
+        print(f"the hub's users cannot run .venv's Python ({base}); copying it to {USER_ENV} ...", flush=True)
         if USER_ENV.exists():
             shutil.rmtree(USER_ENV)
-        _run([str(base), "-m", "venv", "--without-pip", str(USER_ENV)], f"creating {USER_ENV} from {base}")
-        (USER_ENV / "lib" / f"python{ver}" / "site-packages" / "course-venv.pth").write_text(
-            f"import site; site.addsitedir({str(site)!r})\n")
-        for name in ("share", "etc"):  # Jupyter's extensions, kernels and their enabling config
+        (USER_ENV / "bin").mkdir(parents=True)
+        shutil.copy2(base / "bin" / f"python{ver}", USER_ENV / "bin" / f"python{ver}")
+        for alias in ("python", "python3"):
+            (USER_ENV / "bin" / alias).symlink_to(f"python{ver}")
+        (USER_ENV / "lib").mkdir()
+        for lib in (base / "lib").glob("libpython*.so*"):
+            if lib.is_symlink():
+                (USER_ENV / "lib" / lib.name).symlink_to(os.readlink(lib))
+            else:
+                shutil.copy2(lib, USER_ENV / "lib" / lib.name)
+        shutil.copytree(base / "lib" / f"python{ver}", USER_ENV / "lib" / f"python{ver}", symlinks=True,
+                        copy_function=_link_or_copy, ignore=shutil.ignore_patterns("site-packages", "test"))
+        own_site = USER_ENV / "lib" / f"python{ver}" / "site-packages"
+        own_site.mkdir()
+        (own_site / "course-venv.pth").write_text(f"import site; site.addsitedir({site!r})\n")
+        for name in ("share", "etc"):
             (USER_ENV / name).symlink_to(VENV / name)
         stamp.write_text(wanted)
     python = USER_ENV / "bin" / "python"
@@ -234,10 +243,12 @@ def ensure_user_env():
             os.chmod(target, 0o755)
     for root, dirs, files in os.walk(USER_ENV):
         os.chmod(root, 0o755)
-    if not _runs_for_users(python):
-        raise HubError(f"{python} (the users' environment) cannot import the course's packages as {STUDENTS[0]}; "
-                       f"remove {USER_ENV} and try again, or rebuild .venv from /usr/bin/python{ver}")
     _USERS_ENV = USER_ENV
+    if not _runs_for_users(python):
+        _USERS_ENV = None
+        raise HubError(f"{python} (the users' copy of .venv's Python) cannot import the course's packages as "
+                       f"{STUDENTS[0]}; remove {USER_ENV} and try again, or rebuild .venv from a Python every user "
+                       f"can run (rm -rf .venv; make env PYTHON=/usr/bin/python{ver})")
     return USER_ENV
 
 
@@ -374,6 +385,8 @@ def user_env(state_dir, user):
     env = {"PATH": f"{users_env_dir() / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": str(_home(user)), "USER": user,
            "LOGNAME": user, "SHELL": "/bin/bash", "LANG": "C.UTF-8",
            "JUPYTER_CONFIG_PATH": str(state / "jupyter" / role), "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    if users_env_dir() == USER_ENV:
+        env["LD_LIBRARY_PATH"] = str(USER_ENV / "lib")  # its copy of .venv's interpreter finds libpython there
     if role == "student":
         env["JUPYTERHUB_USER"] = user  # as in the student's server (the course's load() may pick a world by it)
     return env
@@ -567,10 +580,15 @@ def main(argv=None):
     p_as = sub.add_parser("as", help="run a command as a hub user, with that user's course configuration")
     p_as.add_argument("user", help=f"one of {', '.join(USERS)}")
     p_as.add_argument("--cwd", help="folder to run in (default the user's home)")
-    p_as.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND ...")
+    p_as.add_argument("cmd", nargs="*", help="-- COMMAND ... (everything after --)")
     for p in (p_start, p_stop, p_status, p_as):
         p.add_argument("--state", default=os.environ.get("HUB_STATE") or None,
                        help=f"state folder (default {DEFAULT_STATE.relative_to(REPO)})")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = []
+    if "--" in argv:  # `as USER [options] -- COMMAND ...`: the command's own options are not hubctl's
+        cut = argv.index("--")
+        argv, command = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(argv)
     try:
         if args.command == "start":
@@ -589,7 +607,7 @@ def main(argv=None):
             print(json.dumps(info))
             return 0 if info["running"] else 3
         elif args.command == "as":
-            cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+            cmd = args.cmd + command
             if not cmd:
                 parser.error("as: expected a command after --, e.g. hubctl.py as student1 -- nbgrader list")
             r = run_as(args.state, args.user, cmd, cwd=args.cwd, timeout=None)
