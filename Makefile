@@ -13,7 +13,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # pytest options for `make test`, e.g. PYTEST_ARGS="-k world"
 PYTEST_ARGS ?=
 
-.PHONY: help env lab test test-full datasets figures release autograde feedback grades collect export grade-ui student-copy bench clean
+.PHONY: help env lab test test-full datasets figures release autograde feedback grades collect export grade-ui student-copy hub hub-stop bench clean
 
 help:
 	@echo "Everyone (each command creates .venv first when it is missing):"
@@ -36,6 +36,9 @@ help:
 	@echo "  make grades        grades.csv for every rostered student (MISSING=empty|zero for no submission)"
 	@echo "  make export        LMS=canvas|moodle: grades-LMS.csv in the LMS's import layout (MISSING=empty|zero)"
 	@echo "  make student-copy  DEST=folder: what students get, without solutions"
+	@echo "  make hub           (as root) a JupyterHub on this machine: instructor + 3 students, nbgrader's exchange; prints URL and logins"
+	@echo "                     (HUB_PORT=$(HUB_PORT), HUB_STATE=$(HUB_STATE); deploy/hub/README.md)"
+	@echo "  make hub-stop      stop that hub and every server it started (users' files stay)"
 
 env: $(STAMP)
 
@@ -110,3 +113,14 @@ grade-ui: $(STAMP)
 student-copy: $(STAMP)
 	@test -n "$(DEST)" || { echo "usage: make student-copy DEST=../course-for-students"; exit 2; }
 	$(BIN)/python -m socialcredit student-copy $(DEST)
+
+# ---- the course's JupyterHub on this machine (deploy/hub/README.md; root: it creates Unix users) -------
+HUB_PORT ?= 8000
+HUB_STATE ?= deploy/hub/state
+
+hub: $(STAMP)
+	$(BIN)/python deploy/hub/hubctl.py start --port $(HUB_PORT) --state $(HUB_STATE)
+
+hub-stop:
+	@test -x $(BIN)/python || { echo "no .venv here, so no hub was started from it"; exit 0; }
+	$(BIN)/python deploy/hub/hubctl.py stop --state $(HUB_STATE)
