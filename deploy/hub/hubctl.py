@@ -388,7 +388,11 @@ def user_env(state_dir, user):
     if users_env_dir() == USER_ENV:
         env["LD_LIBRARY_PATH"] = str(USER_ENV / "lib")  # its copy of .venv's interpreter finds libpython there
     if role == "student":
-        env["JUPYTERHUB_USER"] = user  # as in the student's server (the course's load() may pick a world by it)
+        env["JUPYTERHUB_USER"] = user  # as in the student's server (the course's load() picks their world by it)
+    else:
+        # the instructor's lab reads the cohort's world (the numbers lessons and rubrics quote), not one drawn for
+        # "instructor"; autograde still sets each submission's student itself
+        env["SOCIALCREDIT_STUDENT"] = ""
     return env
 
 
@@ -563,7 +567,7 @@ def _print_logins(info):
     print(f"  {'user':12} {'password':14} role")
     for user, password in info["users"].items():
         print(f"  {user:12} {password:14} {'instructor: formgrader, course folder ' + info['course_dir'] if user == info['instructor'] else 'student'}")
-    print(f"Stop it with `make hub-stop` (or {Path(sys.executable).name} deploy/hub/hubctl.py stop).\n")
+    print("Stop it with `make hub-stop` (or .venv/bin/python deploy/hub/hubctl.py stop).\n")
 
 
 def main(argv=None):
