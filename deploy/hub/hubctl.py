@@ -44,7 +44,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -106,7 +105,7 @@ def _check_port(port, ip="127.0.0.1"):
             s.bind((ip if ip not in ("", "0.0.0.0") else "0.0.0.0", port))
         except OSError as exc:
             raise HubError(f"port {port} on {ip} is in use ({exc.strerror}); choose another with --port "
-                           f"(or `make hub PORT=...`)") from None
+                           f"(or `make hub HUB_PORT=...`)") from None
 
 
 def _free_port():
@@ -336,10 +335,6 @@ def setup_exchange(state):
     return exchange
 
 
-def _course_env(state, user):
-    return user_env(state, user)
-
-
 def setup_course(state, lessons=None):
     """The instructor's course folder (copied once), its roster, and the lessons released into its gradebook."""
     course = state / "course"
@@ -468,7 +463,13 @@ def start(state_dir=None, *, port=DEFAULT_PORT, ip="127.0.0.1", lessons=None):
     if not (VENV / "bin" / "jupyterhub").exists():
         raise HubError(f"{VENV / 'bin' / 'jupyterhub'} is missing; expected the course's environment with its dev "
                        "extras: run `make env` first (`make hub` does)")
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise HubError(f"port={port!r} is not a port number; expected an integer from 1 to 65535")
     state = _state(state_dir)
+    if state.exists() and not state.is_dir():
+        raise HubError(f"state={str(state)!r} exists and is not a folder; expected a folder (created if missing)")
+    if not _hub_pid(state):
+        _check_port(port, ip)  # before any set-up: a port in use is the commonest mistake
     state.mkdir(parents=True, exist_ok=True)
     os.chmod(state, 0o755)
     _check_others_can_enter(state, "the hub's state folder")
