@@ -237,7 +237,8 @@ def ensure_user_env():
             first, rest = script.read_text().split("\n", 1)
         except (UnicodeDecodeError, ValueError):
             continue
-        if first.startswith("#!") and str(VENV) in first:
+        interpreter = first[2:].strip().split(" ")[0] if first.startswith("#!") else ""
+        if interpreter and Path(interpreter).parent.resolve() == (VENV / "bin").resolve():
             target.write_text(f"#!{python}\n{rest}")
             os.chmod(target, 0o755)
     for root, dirs, files in os.walk(USER_ENV):
