@@ -102,14 +102,15 @@ def run_all(page, last_index):
     _indicator(page).and_(page.locator("[data-status='idle']")).wait_for()
 
 
-def show(page, index):
-    """Scroll cell `index` to the top of the notebook's view (for a screenshot; the notebook renders cells lazily)."""
-    cell(page, index).evaluate("el => el.scrollIntoView({block: 'start'})")
+def show(page, index, block="start"):
+    """Scroll cell `index` into the notebook's view, its top (block='start') or its end (block='end', to show a
+    traceback) at the edge (for a screenshot, and because the notebook renders cells lazily)."""
+    cell(page, index).evaluate("(el, block) => el.scrollIntoView({block})", block)
 
 
 def error_output(page, index):
     """The traceback cell `index` shows, or '' when it shows none."""
-    show(page, index)
+    show(page, index, "end")
     out = cell(page, index).locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
                                     has_text="Traceback")  # JupyterLab renders an error as stderr text
     return out.first.inner_text() if out.count() else ""

@@ -250,7 +250,8 @@ def _run_the_path(br, pages, url, users, instructor, student, course, run_as, n_
         comment.press("Tab")
     assert saved.value.ok, f"formgrader did not save the comment: HTTP {saved.value.status}"
     fg.wait_for_function("() => !window.jQuery || !jQuery(':animated').length")  # formgrader scrolls to the focus
-    score.evaluate("el => el.closest('.nbgrader_cell').scrollIntoView({block: 'start'})")
+    # the cell's header (with the score) below formgrader's fixed top bar
+    score.evaluate("el => { el.closest('.nbgrader_cell').scrollIntoView({block: 'start'}); window.scrollBy(0, -80); }")
     br.shot(fg, "instructor graded reflection 1.7 by hand")
 
     fg.goto(f"{base}/manage_assignments")
@@ -260,6 +261,7 @@ def _run_the_path(br, pages, url, users, instructor, student, course, run_as, n_
         row.locator(f".{action} a").click()
         modal = fg.locator(".modal.in, .modal.show").filter(has_text=re.compile("feedback", re.I))
         modal.wait_for()
+        fg.wait_for_function("el => getComputedStyle(el).opacity === '1'", arg=modal.element_handle())  # faded in
         text = modal.inner_text()
         br.shot(fg, f"instructor: {action.replace('-', ' ')}")
         assert done in text, f"formgrader's {action} said:\n{text[:2000]}"
