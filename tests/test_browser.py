@@ -16,7 +16,11 @@ deploy/hub/hubctl.py starts in a temporary state folder:
 A screenshot of every step goes to tests/artifacts/browser/ (or $BROWSER_ARTIFACTS), named by step number.
 The test fails on any JavaScript error (console error or uncaught exception) and any HTTP response >= 400 the
 pages meet, listing them with their URLs; the few it tolerates are in ALLOWED below, each with its reason.
-Needs root (the hub creates Unix users) and /usr/bin/chromium; skipped with a message otherwise.
+Needs root (the hub creates Unix users) and /usr/bin/chromium; skipped with a message otherwise. Before it starts,
+it removes what an earlier run left in the hub users' homes: the student's fetched ~/01-dossier and both users'
+saved JupyterLab workspaces (the hub's users are the machine's, shared with tests/test_hub.py, which works
+elsewhere). Formgrader is opened in its own browser tab: JupyterHub forbids framing users' pages, so the lab's
+Nbgrader > Formgrader panel cannot show it on this hub (see the comment at that step).
 """
 import json
 import os
