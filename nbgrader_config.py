@@ -4,9 +4,11 @@ solutions/  -> nbgrader's source directory (instructor notebooks with answers an
 lessons/    -> nbgrader's release directory (what students get; generated, committed)
 """
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import GetGrades
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute, GetGrades
 
 from socialcredit.feedback import ClearHiddenTestsAndTracebacks
+from socialcredit.worlds_nbgrader import StudentWorldExecute
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
@@ -21,6 +23,11 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # while a student's infinite loop still ends in a minute per cell.
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
+
+# Each submission runs on its student's own world (socialcredit.data: the cohort's world.json says whether
+# students get one), however it is autograded: make autograde, formgrader's button or a bare nbgrader autograde.
+c.Autograde.autograde_preprocessors = [StudentWorldExecute if p is Execute else p
+                                       for p in Autograde.class_traits()["autograde_preprocessors"].default()]
 
 # A student who deletes a graded cell gets it back on autograde (nbgrader's default
 # does not restore deleted cells, and leaves "needs manual grading" forever).

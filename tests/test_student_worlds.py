@@ -216,3 +216,51 @@ def test_autograde_grades_each_student_on_their_own_world(tmp_path):
         "dave's numbers hard-coded into carol's notebook kept the real-data points of 3.1: carol was not graded on "
         f"her own world ({other['ex3_1_rate_by_group_tests2']})")
     assert total["carol"] < total["dave"] < full, total
+
+
+def _tiny_course(root):
+    """A one-cell lesson whose cell prints the student whose world the grading kernel reads."""
+    import nbformat
+    (root / "solutions" / "00-tiny").mkdir(parents=True)
+    shutil.copy2(REPO / "nbgrader_config.py", root)
+    meta = {"nbgrader": {"grade": False, "solution": False, "locked": True, "grade_id": "who", "schema_version": 3}}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        'import os\nprint("world of:", os.environ.get("SOCIALCREDIT_STUDENT"))', metadata=meta)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "solutions" / "00-tiny" / "00-tiny.ipynb")
+
+
+def _printed(root, student):
+    nb = json.loads((root / "autograded" / student / "00-tiny" / "00-tiny.ipynb").read_text())
+    return "".join("".join(o.get("text", "")) for o in nb["cells"][0].get("outputs", []))
+
+
+@pytest.mark.slow
+def test_every_way_of_autograding_runs_the_kernel_on_the_students_world(tmp_path, monkeypatch):
+    """A bare `nbgrader autograde` (and formgrader's button, which calls nbgrader's API inside the instructor's
+    server) gives the grading kernel the student's id, and leaves the grading process's own environment alone."""
+    from harness import run_nbgrader
+    root = tmp_path / "course"
+    _tiny_course(root)
+    assert run_nbgrader(["generate_assignment", "00-tiny", "--force"], root).returncode == 0
+    for student in ("erin", "fay"):
+        (root / "submitted" / student / "00-tiny").mkdir(parents=True)
+        shutil.copy2(root / "lessons" / "00-tiny" / "00-tiny.ipynb", root / "submitted" / student / "00-tiny")
+    r = run_nbgrader(["autograde", "00-tiny", "--student", "erin"], root)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert _printed(root, "erin").strip() == "world of: erin", _printed(root, "erin")
+    # in-process, as formgrader does it
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+    monkeypatch.delenv(STUDENT_VAR, raising=False)
+    monkeypatch.chdir(root)
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    api = NbGraderAPI(CourseDirectory(config=config, root=str(root)), config=config)
+    result = api.autograde("00-tiny", "fay", force=True, create=True)
+    assert result["success"], result.get("log", "")[-3000:] + result.get("error", "")
+    assert _printed(root, "fay").strip() == "world of: fay", _printed(root, "fay")
+    assert STUDENT_VAR not in os.environ, "autograding changed the grading process's own environment"
+    # the course's per-cell limit still applies to the replacement Execute
+    from socialcredit.worlds_nbgrader import StudentWorldExecute
+    assert StudentWorldExecute(config=config).timeout == 60
