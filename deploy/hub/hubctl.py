@@ -315,14 +315,38 @@ def _nbgrader_config(role, exchange, course):
     return "\n".join(lines) + "\n"
 
 
+def _formgrade_mathjax():
+    """nbconvert's `mathjax` macro for formgrader's pages, loading MathJax 2 from the instructor's own server.
+
+    nbgrader 0.9.6's formgrade template calls nbconvert's `mathjax()` without an argument, so its grading pages load
+    MathJax 2 from cdnjs (the macro's default; nbgrader ignores the server's `mathjax_url` setting there), which a
+    closed network refuses: the page then throws "MathJax is not defined" and loses its keyboard navigation. This
+    macro, found first because it lies in a `formgrade` template folder on the instructor's JUPYTER_PATH, gives the
+    same macro another default: the copy of MathJax 2 that the jupyter-server-mathjax extension serves. Only the
+    `formgrade` template (formgrader's grading pages) finds it: the feedback pages students get (template
+    `feedback`) and the instructor's own exports keep nbconvert's default. That copy holds only the STIX-Web fonts
+    (as the classic notebook used it), so a configuration block, read before nbconvert's, selects them."""
+    url = f"/user/{INSTRUCTOR}/static/jupyter_server_mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+    fonts = ('<script type="text/x-mathjax-config">MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], '
+             'preferredFont: null, imageFont: null, webFont: "STIX-Web"}, SVG: {font: "STIX-Web"}});</script>')
+    return ("{#- Written by deploy/hub/hubctl.py (see _formgrade_mathjax): formgrader's MathJax 2 from this server. -#}\n"
+            "{%- from 'base/mathjax.html.j2' import mathjax as nbconvert_mathjax -%}\n"
+            f"{{%- macro mathjax(url={url!r}) -%}}\n{fonts}\n{{{{ nbconvert_mathjax(url) }}}}\n{{%- endmacro -%}}\n")
+
+
 def write_configs(state):
-    """STATE/jupyter/ROLE: the committed deploy/hub/jupyter/ROLE plus an nbgrader_config.py for this state."""
+    """STATE/jupyter/ROLE: the committed deploy/hub/jupyter/ROLE plus an nbgrader_config.py for this state; for the
+    instructor also STATE/jupyter/instructor/share (on their JUPYTER_PATH) with formgrader's local MathJax."""
     for role in ("student", "instructor"):
         dest = state / "jupyter" / role
         if dest.exists():
             shutil.rmtree(dest)
         shutil.copytree(HERE / "jupyter" / role, dest)
         (dest / "nbgrader_config.py").write_text(_nbgrader_config(role, state / "exchange", state / "course"))
+        if role == "instructor":
+            templates = dest / "share" / "nbconvert" / "templates" / "formgrade"
+            templates.mkdir(parents=True)
+            (templates / "mathjax.html.j2").write_text(_formgrade_mathjax())
         for root, dirs, files in os.walk(state / "jupyter"):
             os.chmod(root, 0o755)
             for name in files:
@@ -389,6 +413,7 @@ def user_env(state_dir, user):
         # the instructor's lab reads the cohort's world (the numbers lessons and rubrics quote), not one drawn for
         # "instructor"; autograde still sets each submission's student itself
         env["SOCIALCREDIT_STUDENT"] = ""
+        env["JUPYTER_PATH"] = str(state / "jupyter" / role / "share")  # formgrader's local MathJax (write_configs)
     return env
 
 
