@@ -135,9 +135,13 @@ def type_into(page, index, text, markdown=False):
 
 
 def save(page):
-    """File > Save Notebook, then wait until the tab no longer shows unsaved changes."""
-    page.keyboard.press("Control+S")
-    page.locator(".lm-TabBar-tab.lm-mod-current:not(.jp-mod-dirty)").wait_for()
+    """File > Save Notebook, then wait for the server's answer and until the notebook's tab no longer shows unsaved
+    changes. (Waiting for the answer matters: the next save, Validate's, finding this one still under way would see
+    the file changed on disk, and JupyterLab's "File Changed" dialog would block it.)"""
+    with page.expect_response(lambda r: r.request.method == "PUT" and "/api/contents/" in r.url) as put:
+        page.keyboard.press("Control+S")
+    assert put.value.ok, f"saving the notebook failed: HTTP {put.value.status} {put.value.url}"
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current:not(.jp-mod-dirty)").wait_for()
 
 
 def validate(page):

@@ -8,7 +8,7 @@ deploy/hub/hubctl.py starts in a temporary state folder:
   cells (the run stops at Exercise 1.1's test), fills Exercise 1.1 and Reflection 1.7, runs all again (it now
   stops at Exercise 1.2's test), presses Validate and reads its result (1.1 passes, 1.2 fails), then submits;
 * the instructor collects and autogrades (`nbgrader collect`, `python -m socialcredit autograde`, as the
-  instructor), logs in, opens formgrader, grades Reflection 1.7 by hand with a comment, generates and
+  instructor), logs in, opens the lab's Formgrader panel, grades Reflection 1.7 by hand with a comment, generates and
   releases feedback;
 * the student fetches the feedback from the Assignments tab, follows its link and opens the feedback page,
   which shows the hand-given points, the comment and the total.
@@ -19,8 +19,8 @@ pages meet, listing them with their URLs; the few it tolerates are in ALLOWED be
 Needs root (the hub creates Unix users) and /usr/bin/chromium; skipped with a message otherwise. Before it starts,
 it removes what an earlier run left in the hub users' homes: the student's fetched ~/01-dossier and both users'
 saved JupyterLab workspaces (the hub's users are the machine's, shared with tests/test_hub.py, which works
-elsewhere). Formgrader is opened in its own browser tab: JupyterHub forbids framing users' pages, so the lab's
-Nbgrader > Formgrader panel cannot show it on this hub (see the comment at that step).
+elsewhere). The instructor grades in the lab's Nbgrader > Formgrader panel (an iframe: the instructor's server lets
+its own pages frame formgrader), whose grading page loads MathJax 2 from the instructor's server.
 """
 import json
 import os
@@ -53,14 +53,12 @@ HAND_COMMENT = "Names who disappears and why; say what the imputation would cost
 
 # Errors the pages may meet that are not the course's: (kind, regex on the text, regex on the page), each with why.
 ALLOWED = [
-    # nbgrader's formgrader renders a submission, and its feedback pages, with nbconvert's HTML template, which
-    # loads MathJax 2 from cdnjs.cloudflare.com (nbconvert's HTMLExporter.mathjax_url default); no copy of
-    # MathJax 2 ships with the course's packages, and this test runs on a closed network. With internet access
-    # it loads. (Offline, formgrader's grading page also loses its keyboard navigation: next entry.)
+    # The feedback page a student fetches is nbconvert's HTML, which loads MathJax 2 from cdnjs.cloudflare.com
+    # (nbconvert's default; formgrader's own grading pages load it from the instructor's server); the HTML viewer
+    # still requests it, and this test runs on a closed network. A file a student may open anywhere names no server of
+    # the hub's (see deploy/hub/README.md, MathJax offline); with internet access it loads.
     ("console error", r"^Failed to load resource: net::ERR_NAME_NOT_RESOLVED$",
      r"^https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/2\.7\.7/latest\.js\b"),
-    # ... and the template's inline script then calls the MathJax it could not load.
-    ("uncaught JavaScript error", r"^MathJax is not defined$", r"/user/instructor/formgrader/submissions/[0-9a-f]+/$"),
     # JupyterLab's HTML viewer shows an HTML file it does not trust in a frame without 'allow-scripts' (its
     # "Trust HTML" button lifts that); the feedback page's only scripts are nbconvert's MathJax loader and
     # configuration, so the page reads the same, and Chromium reports each blocked script as a console error.
@@ -111,6 +109,24 @@ def _open_assignments(page):
     B.menu(page, "Nbgrader", "Assignment List")
     page.locator("#assignments_list_info").wait_for()
     page.locator("#released_assignments_list_loading").wait_for(state="hidden")
+
+
+def _formgrader_panel(lab, base):
+    """Nbgrader > Formgrader in the instructor's lab; returns the panel's frame (a Playwright Frame) once it shows
+    formgrader. Fails saying why when the panel stays blank (the server forbidding its pages to be framed)."""
+    with lab.expect_response(lambda r: r.url.startswith(base) and r.request.resource_type == "document") as first:
+        B.menu(lab, "Nbgrader", "Formgrader")
+    iframe = lab.locator("#formgrader-iframe iframe")
+    iframe.wait_for()
+    frame = iframe.element_handle().content_frame()
+    csp = first.value.headers.get("content-security-policy", "")
+    assert "frame-ancestors 'none'" not in csp, (
+        f"the lab's Formgrader panel stays blank: {first.value.url} came with Content-Security-Policy: {csp!r}, "
+        "which forbids any page to frame it; the instructor's server should send frame-ancestors 'self' "
+        "(deploy/hub/jupyter/instructor/jupyter_server_config.json)")
+    frame.wait_for_load_state()
+    assert frame.url.startswith(base), f"the lab's Formgrader panel shows {frame.url!r}, not formgrader ({base})"
+    return frame
 
 
 def test_student_and_instructor_on_the_hub_in_a_browser():
@@ -233,34 +249,38 @@ def _run_the_path(br, pages, url, users, instructor, student, course, run_as, n_
     lab = br.page(instructor)
     pages.append(lab)
     _login(lab, url, instructor, users[instructor])
-    # formgrader in its own browser tab: JupyterHub (>= 4.1) forbids framing a user's pages
-    # (Content-Security-Policy: frame-ancestors 'none'), so the lab's Nbgrader > Formgrader panel stays blank.
-    fg = lab.context.new_page()
-    pages.append(fg)
+    # formgrader in the lab's Nbgrader > Formgrader panel: an iframe of the instructor's own /formgrader pages, which
+    # the instructor's server lets its own pages frame (deploy/hub/jupyter/instructor/jupyter_server_config.json)
     base = f"{url}/user/{instructor}/formgrader"
-    fg.goto(f"{base}/manage_assignments")
+    fg = _formgrader_panel(lab, base)
     row = fg.locator("tr", has=fg.locator("a", has_text=re.compile(rf"^{LESSON}$")))
     row.wait_for()
-    br.shot(fg, "instructor's formgrader lists the collected submission")
+    br.shot(lab, "instructor's formgrader panel lists the collected submission")
     fg.goto(f"{base}/gradebook/{LESSON}/{LESSON}")
     fg.locator("a", has_text="Submission #1").first.click()
     score = fg.locator(f"input.score#{IDS[REFLECTION]}")
     score.wait_for()
+    # MathJax 2 from the instructor's server (jupyter-server-mathjax; hubctl's formgrade template), not from a CDN
+    mathjax = fg.locator("script[src*='MathJax.js'], script[src*='mathjax/']").first.get_attribute("src") or ""
+    assert mathjax.startswith(f"/user/{instructor}/static/jupyter_server_mathjax/MathJax.js"), (
+        f"formgrader's grading page loads MathJax from {mathjax!r}, not from the instructor's server (a closed network "
+        "refuses a CDN); see _formgrade_mathjax in deploy/hub/hubctl.py")
+    fg.wait_for_function("() => window.MathJax && MathJax.isReady")
     answer_text = reflection.split("\n")[0].strip()
     assert fg.get_by_text(answer_text[:60]).count(), f"formgrader does not show the student's reflection ({answer_text!r})"
-    with fg.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT") as saved:
+    with lab.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT") as saved:
         score.fill(str(HAND_POINTS))
         score.press("Tab")
     assert saved.value.ok, f"formgrader did not save the score: HTTP {saved.value.status}"
     comment = fg.locator(f"textarea#{IDS[REFLECTION]}-comment")
-    with fg.expect_response(lambda r: "/formgrader/api/comment/" in r.url and r.request.method == "PUT") as saved:
+    with lab.expect_response(lambda r: "/formgrader/api/comment/" in r.url and r.request.method == "PUT") as saved:
         comment.fill(HAND_COMMENT)
         comment.press("Tab")
     assert saved.value.ok, f"formgrader did not save the comment: HTTP {saved.value.status}"
     fg.wait_for_function("() => !window.jQuery || !jQuery(':animated').length")  # formgrader scrolls to the focus
     # the cell's header (with the score) below formgrader's fixed top bar
     score.evaluate("el => { el.closest('.nbgrader_cell').scrollIntoView({block: 'start'}); window.scrollBy(0, -80); }")
-    br.shot(fg, "instructor graded reflection 1.7 by hand")
+    br.shot(lab, "instructor graded reflection 1.7 by hand")
 
     fg.goto(f"{base}/manage_assignments")
     row.wait_for()
@@ -271,7 +291,7 @@ def _run_the_path(br, pages, url, users, instructor, student, course, run_as, n_
         modal.wait_for()
         fg.wait_for_function("el => getComputedStyle(el).opacity === '1'", arg=modal.element_handle())  # faded in
         text = modal.inner_text()
-        br.shot(fg, f"instructor: {action.replace('-', ' ')}")
+        br.shot(lab, f"instructor: {action.replace('-', ' ')}")
         assert done in text, f"formgrader's {action} said:\n{text[:2000]}"
         modal.locator("button", has_text=re.compile(r"^\s*(Close|OK)\s*$", re.I)).first.click()
         modal.wait_for(state="hidden")
