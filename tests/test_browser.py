@@ -56,8 +56,9 @@ ALLOWED = [
     # The feedback page a student fetches is nbconvert's HTML, which loads MathJax 2 from cdnjs.cloudflare.com
     # (nbconvert's default; formgrader's own grading pages load it from the instructor's server); the HTML viewer
     # still requests it, and this test runs on a closed network. A file a student may open anywhere names no server of
-    # the hub's (see deploy/hub/README.md, MathJax offline); with internet access it loads.
-    ("console error", r"^Failed to load resource: net::ERR_NAME_NOT_RESOLVED$",
+    # the hub's (see deploy/hub/README.md, MathJax offline); with internet access it loads. Only the student's pages
+    # (the hub's first student) may meet it: the test checks formgrader's own MathJax comes from the hub.
+    ("student1: console error", r"^Failed to load resource: net::ERR_NAME_NOT_RESOLVED$",
      r"^https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/2\.7\.7/latest\.js\b"),
     # JupyterLab's HTML viewer shows an HTML file it does not trust in a frame without 'allow-scripts' (its
     # "Trust HTML" button lifts that); the feedback page's only scripts are nbconvert's MathJax loader and
