@@ -12,6 +12,14 @@ for _var in ("SOCIALCREDIT_STUDENT", "JUPYTERHUB_USER"):
 REPO = Path(__file__).resolve().parents[1]
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now (for the tests that start servers)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def repo():
     return REPO

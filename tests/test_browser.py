@@ -27,7 +27,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, free_port
 
 import browser as B
 
@@ -74,12 +73,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the browser test runs on the course's JupyterHub, which needs root "
                        "(it creates Unix users and starts their servers as them); run `make test` as root"),
 ]
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _answer(cell):
@@ -147,7 +140,7 @@ def test_student_and_instructor_on_the_hub_in_a_browser():
     state.chmod(0o755)
     try:
         try:
-            info = hubctl.start(state, port=_free_port(), lessons=[LESSON])
+            info = hubctl.start(state, port=free_port(), lessons=[LESSON])
         except hubctl.HubError as exc:
             pytest.fail(f"hubctl.start failed: {exc}")
         url, instructor, student = info["url"], info["instructor"], info["students"][0]

@@ -8,7 +8,6 @@ import csv
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import time
 import nbformat
 import pytest
 
+from conftest import free_port
 from harness import REPO
 
 PY = sys.executable
@@ -333,12 +333,6 @@ def test_prepare_maps_a_lone_renamed_notebook_and_names_the_files(tmp_path):
     assert reason and reason.startswith("no notebook in submitted/c/01-tiny/"), reason
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_external_scheduler_two_workers_a_killed_worker_and_a_wall_clock_limit(tmp_path):
     """`dask scheduler` + two `dask worker`s on localhost: a submission that kills its worker is retried once,
@@ -357,7 +351,7 @@ def test_external_scheduler_two_workers_a_killed_worker_and_a_wall_clock_limit(t
     _submit(root, "z-killer", "01-tiny", killer)
 
     dask = os.path.join(os.path.dirname(PY), "dask")
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
     logs = tmp_path / "logs"

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import REPO
+from conftest import REPO, free_port
 from harness import hidden_test_lines, public_lines, visible_text
 
 sys.path.insert(0, str(REPO / "deploy" / "hub"))
@@ -36,12 +35,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the hub test needs root: it creates Unix users (useradd), sets their "
                        "passwords and runs nbgrader as each of them (runuser); run `make test` as root to include it"),
 ]
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Hub:
@@ -71,7 +64,7 @@ def hub():
     started = time.monotonic()
     try:
         try:
-            info = hubctl.start(state, port=_free_port(), lessons=[LESSON])
+            info = hubctl.start(state, port=free_port(), lessons=[LESSON])
         except hubctl.HubError as exc:
             pytest.fail(f"hubctl.start failed: {exc}")
         h = Hub(info)

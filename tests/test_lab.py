@@ -3,7 +3,6 @@ import json
 import re
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -11,13 +10,7 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import REPO, free_port
 
 
 def stop_server(proc):
@@ -39,7 +32,7 @@ INSTRUCTOR_OR_EXCHANGE = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:cre
 
 def _serve_lab(cwd, make_args=()):
     """Run `make lab` in `cwd` until it answers; return what a student's browser would load, and the log."""
-    port, token = _free_port(), "course-test-token"
+    port, token = free_port(), "course-test-token"
     args = f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.token={token} --ServerApp.port_retries=0"
     proc = subprocess.Popen(["make", "-s", "lab", *make_args, f"LAB_ARGS={args}"], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -164,7 +157,7 @@ def test_make_grade_ui_serves_formgrader(tmp_path):
     """`make grade-ui` opens formgrader on the course folder: its pages answer 200, the gradebook is whole."""
     course, lesson = _course_copy(tmp_path)
     venv = REPO / ".venv"
-    port, token = _free_port(), "course-test-token"
+    port, token = free_port(), "course-test-token"
     args = f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.token={token} --ServerApp.port_retries=0"
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     env["PATH"] = "/usr/bin:/bin"  # as a fresh shell: the venv's bin is NOT on PATH (alembic must still be found)
