@@ -602,7 +602,6 @@ class CourseCsvExport(_CsvExportPlugin):
 # ------------------------------------------------------------------------------ autograde and feedback
 
 def _grading_env():
-    """What the grading kernels must see of this process's environment (the student is added per submission)."""
     env = {}
     for var in ("SOCIALCREDIT_DATA",):
         if os.environ.get(var):
@@ -688,9 +687,7 @@ def autograde(root, *, lesson=None, force=False, scheduler=None, workers=None, t
         engine = Engine(scheduler, workers)
         env = _grading_env()
         try:
-            # each submission runs on its student's own world (socialcredit.data), when the cohort gives them one
-            from .data import STUDENT_VAR
-            items = [(str(root), p[0], p[1], time_limit, {**env, STUDENT_VAR: p[0]}, engine.local) for p, _, _ in todo]
+            items = [(str(root), p[0], p[1], time_limit, env, engine.local) for p, _, _ in todo]
             engine.run(grade_task, items,
                        on_result=lambda item, res: report((item[1], item[2]), res),
                        on_error=lambda item, exc: report((item[1], item[2]), {
