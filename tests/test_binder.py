@@ -15,8 +15,8 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO
-from test_lab import _free_port, stop_server
+from conftest import REPO, free_port
+from test_lab import stop_server
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # jupyter's extension lists colour "enabled"
 
@@ -70,7 +70,7 @@ def test_environment_yml_gives_a_lab_that_opens_a_lesson(tmp_path):
     r = subprocess.run([py, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and "setup ran" in r.stdout, f"the lesson's setup cell failed:\n{(r.stdout + r.stderr)[-3000:]}"
     # and JupyterLab from this environment serves the lesson
-    port, token = _free_port(), "binder-test"
+    port, token = free_port(), "binder-test"
     proc = subprocess.Popen([str(bin_dir / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
                              f"--IdentityProvider.token={token}", "--ServerApp.port_retries=0", "--allow-root",
                              "--notebook-dir=lessons"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
