@@ -8,7 +8,7 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, GetGrades
 
 from socialcredit.feedback import ClearHiddenTestsAndTracebacks
-from socialcredit.worlds_nbgrader import StudentWorldExecute
+from socialcredit.worlds_nbgrader import SandboxedExecute
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
@@ -26,7 +26,7 @@ c.Execute.interrupt_on_timeout = True
 
 # Each submission runs on its student's own world (socialcredit.data: the cohort's world.json says whether
 # students get one), however it is autograded: make autograde, formgrader's button or a bare nbgrader autograde.
-c.Autograde.autograde_preprocessors = [StudentWorldExecute if p is Execute else p
+c.Autograde.autograde_preprocessors = [SandboxedExecute if p is Execute else p
                                        for p in Autograde.class_traits()["autograde_preprocessors"].default()]
 
 # A student who deletes a graded cell gets it back on autograde (nbgrader's default

@@ -4,8 +4,8 @@
 
 Builds a temporary course folder (the repository's nbgrader_config.py, solutions/01-dossier, datasets/,
 instructors/ and tests/banks/01-dossier.toml, so that what a course folder holds is there to be read), releases
-Lesson 1, and submits one student per attack that is safe to run today (files marked ``SAFE_TODAY = False``
-are listed and skipped) plus two references: ``blank`` (the untouched release) and ``diligent`` (the
+Lesson 1, and submits one student per attack (files marked ``SANDBOX_ONLY = True`` are listed and skipped
+when grading runs without the sandbox, SOCIALCREDIT_SANDBOX=off) plus two references: ``blank`` (the untouched release) and ``diligent`` (the
 instructor's answers; also the classmate whose notebook class-1 attacks copy). An attack's submission is the
 untouched release with the attack file's text appended to the first answer cell (``ex1_1_normalise_ids``),
 after the stub's code with its ``raise NotImplementedError()`` line removed; a file with
@@ -43,7 +43,7 @@ LESSON = "01-dossier"
 FIRST_ANSWER = "ex1_1_normalise_ids"
 STUB_RAISE = "raise NotImplementedError()"
 SECTION = re.compile(r"^# %% answer: (\S+)[ \t]*$", re.M)
-UNSAFE = re.compile(r"^SAFE_TODAY\s*=\s*False", re.M)
+SANDBOX_ONLY = re.compile(r"^SANDBOX_ONLY\s*=\s*True", re.M)
 REFERENCES = ("blank", "diligent")
 
 
@@ -57,7 +57,7 @@ def read_attack(path):
         raise SystemExit(f"{path.name}: the header must give 'Class: N' and 'Name: {path.stem}'")
     parts = SECTION.split(text)
     sections = [(FIRST_ANSWER, parts[0])] + [(parts[i], parts[i + 1]) for i in range(1, len(parts), 2)]
-    return {"name": path.stem, "cls": int(cls.group(1)), "safe": not UNSAFE.search(text), "sections": sections}
+    return {"name": path.stem, "cls": int(cls.group(1)), "safe": not SANDBOX_ONLY.search(text) or os.environ.get("SOCIALCREDIT_SANDBOX", "").lower() != "off", "sections": sections}
 
 
 def answer_cells(nb):
@@ -86,7 +86,7 @@ def with_solutions(release, solution):
 
 def grading_env(cache):
     env = {k: v for k, v in os.environ.items()
-           if k not in ("SOCIALCREDIT_DATA", "SOCIALCREDIT_STUDENT", "JUPYTERHUB_USER", "SOCIALCREDIT_ATTACK_SANDBOX")}
+           if k not in ("SOCIALCREDIT_DATA", "SOCIALCREDIT_STUDENT", "JUPYTERHUB_USER")}
     env["SOCIALCREDIT_CACHE"] = str(cache)
     return env
 
@@ -217,7 +217,7 @@ def main(argv=None):
             if cls != "ref":
                 reported[name] = attack_lines(root, name)
         for a in skipped:
-            print(f"| {a['name']} | {a['cls']} | | | | skipped: SAFE_TODAY = False | |")
+            print(f"| {a['name']} | {a['cls']} | | | | skipped: SANDBOX_ONLY and SOCIALCREDIT_SANDBOX=off | |")
 
         print("\n## What the attacks printed (ATTACK lines of their first answer cell, autograded notebook)\n")
         fork_pids = []

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 
+from jupyter_core.utils import ensure_async
 from nbgrader.preprocessors import Execute
+from traitlets import Float, Integer, Unicode
 
 from .data import STUDENT_VAR
+from .sandbox import SANDBOX_VAR, Limits, SandboxedKernelManager, check_available
 
 
 class StudentWorldExecute(Execute):
@@ -23,3 +26,131 @@ class StudentWorldExecute(Execute):
         if student and "env" not in kwargs:
             kwargs["env"] = {**os.environ, STUDENT_VAR: str(student)}
         return super().setup_kernel(**kwargs)
+
+
+# --------------------------------------------------------------------------------- the grading sandbox
+
+#: (student, lesson) -> what the sandbox saw while grading it (read and cleared by socialcredit.grading)
+EVENTS = {}
+
+
+class SandboxedExecute(StudentWorldExecute):
+    """nbgrader's Execute with the kernel in the grading sandbox (:mod:`socialcredit.sandbox`), an output cap,
+    and a kernel that ignores the per-cell interrupt stopped instead of waited for."""
+
+    sandbox = Unicode("required", help="'required': grade only in the sandbox (an error where bubblewrap cannot "
+                      "run); 'off': grade without it (each submission's detail says so). SOCIALCREDIT_SANDBOX "
+                      "overrides it.").tag(config=True)
+    memory_mb = Integer(Limits.memory_mb, help="memory of one grading kernel, all its processes").tag(config=True)
+    processes = Integer(Limits.processes, help="processes (and threads) of one grading kernel").tag(config=True)
+    scratch_mb = Integer(Limits.scratch_mb, help="writable scratch space (/tmp) of one kernel").tag(config=True)
+    file_mb = Integer(Limits.file_mb, help="largest file a grading kernel may write").tag(config=True)
+    output_mb = Integer(Limits.output_mb, help="cell output kept per notebook; past it the kernel is stopped"
+                        ).tag(config=True)
+    interrupt_grace = Float(10.0, help="seconds a kernel has to answer the per-cell time-out's interrupt "
+                            "before it is stopped").tag(config=True)
+
+    def _mode(self):
+        mode = (os.environ.get(SANDBOX_VAR) or self.sandbox).strip().lower()
+        if mode not in ("required", "off"):
+            raise ValueError(f"{SANDBOX_VAR} / SandboxedExecute.sandbox = {mode!r}: expected 'required' or 'off'")
+        return mode
+
+    def _key(self):
+        info = (self.resources or {}).get("nbgrader") or {}
+        return (str(info.get("student")), str(info.get("assignment")))
+
+    def _event(self, text):
+        if text not in self._events:
+            self._events.append(text)
+            self.log.warning("grading sandbox: %s", text)
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._events, self._output_bytes, self._stopped, self._sandbox = [], 0, False, None
+        self.resources = resources
+        off = self._mode() == "off"
+        if off:
+            self._event("graded WITHOUT the sandbox (sandbox = 'off'): its code could read and change anything "
+                        "the grader can")
+        else:
+            check_available()
+        self._cell_index = -1
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            process = getattr(getattr(self.km, "provisioner", None), "process", None)
+            code = process.poll() if process is not None else None
+            if self._sandbox is not None and code not in (None, 0) and not self._stopped:
+                cell = self.nb.cells[self._cell_index] if 0 <= self._cell_index < len(self.nb.cells) else None
+                how = f"signal {-code}" if code < 0 else f"exit status {code}"
+                self._event(f"its kernel ended itself while running {_cell_label(cell, self._cell_index)} ({how}): "
+                            "the submission's code stopped it (os._exit, a signal) or it crashed")
+            if self._sandbox is not None:
+                self._sandbox.finish()
+                for e in self._sandbox.events:
+                    self._event(e)
+            EVENTS.setdefault(self._key(), [])
+            EVENTS[self._key()] = list(dict.fromkeys(EVENTS[self._key()] + self._events))
+
+    def create_kernel_manager(self):
+        if self._mode() == "off":
+            return super().create_kernel_manager()
+        limits = Limits(memory_mb=self.memory_mb, processes=self.processes, scratch_mb=self.scratch_mb,
+                        file_mb=self.file_mb, output_mb=self.output_mb)
+        if not self.kernel_name:
+            self.kernel_name = self.nb.metadata.get("kernelspec", {}).get("name") or "python3"
+        self.km = SandboxedKernelManager(kernel_name=self.kernel_name, config=self.config, limits=limits,
+                                         on_sandbox=self._on_sandbox)
+        return self.km
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        self._cell_index = cell_index
+        return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+
+    def _on_sandbox(self, sandbox):
+        self._sandbox = sandbox
+
+    def _stop_kernel(self, why):
+        """Stop the kernel at once (SIGKILL to bubblewrap, which takes everything in the sandbox with it)."""
+        self._event(why)
+        self._stopped = True
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        if process is not None:
+            try:
+                process.kill()
+            except OSError:
+                pass
+
+    def output(self, outs, msg, display_id, cell_index):
+        if self._stopped:
+            return None
+        content = msg.get("content", {})
+        size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in (content.get("data") or {}).values())
+        size += sum(len(str(t)) for t in content.get("traceback", []) or [])
+        self._output_bytes += size
+        cap = self.output_mb * 2 ** 20
+        if self._output_bytes > cap:
+            cell = self.nb.cells[cell_index] if 0 <= cell_index < len(self.nb.cells) else None
+            where = _cell_label(cell, cell_index)
+            self._stop_kernel(f"printed more than {self.output_mb} MB of output ({where}); its kernel was stopped")
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        reply = await super()._async_handle_timeout(timeout, cell)
+        import asyncio
+        deadline = self.interrupt_grace
+        while deadline > 0:
+            if await ensure_async(self.kc.shell_channel.msg_ready()) or not await ensure_async(self.km.is_alive()):
+                return reply
+            await asyncio.sleep(0.2)
+            deadline -= 0.2
+        index = self.nb.cells.index(cell) if cell is not None and cell in self.nb.cells else -1
+        self._stop_kernel(f"{_cell_label(cell, index)} ran past the {timeout} s per-cell limit and ignored the "
+                          f"interrupt for {self.interrupt_grace:g} s; its kernel was stopped")
+        return reply
+
+
+def _cell_label(cell, index):
+    gid = ((cell or {}).get("metadata", {}).get("nbgrader") or {}).get("grade_id")
+    return f"cell {gid}" if gid else f"cell {index + 1}"

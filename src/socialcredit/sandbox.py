@@ -1,0 +1,367 @@
+"""The grading sandbox: every autograded submission runs its kernel in an OS-level sandbox (issue #12).
+
+What a grading kernel can see and do
+------------------------------------
+The kernel is started under `bubblewrap <https://github.com/containers/bubblewrap>`_ (``bwrap``, Debian's
+``bubblewrap`` package), the sandbox Flatpak uses. It needs no daemon and no root (unprivileged user namespaces
+suffice), starts in milliseconds, and builds the kernel's file system from an explicit list, so what is not
+listed does not exist for the student's code:
+
+- **Files:** read-only: the system's ``/usr`` (and ``/bin``, ``/lib``...), a few files of ``/etc`` (fonts,
+  time zone), the Python installation and virtual environment, the course package, the cohort's datasets and
+  the student's own pre-drawn world. Read-only: the folder of the submission being graded (nbgrader's
+  ``autograded/<student>/<lesson>/`` copy). Writable: a fresh ``/tmp`` (the home folder is in it) of at most
+  ``scratch_mb``. Not there at all: solutions/, tests/, instructors/, the gradebook, other students'
+  submissions, the instructor's home, the repository's .git, every other file of the machine.
+- **Environment:** cleared, then only what a kernel needs (PATH, HOME, locale, thread counts, the student's
+  id for their world). The grader's variables (tokens, passwords, paths) are not passed.
+- **Network:** none (a network namespace of its own: no DNS, no outside, no loopback ports of the machine).
+  The kernel talks to the grader over Unix sockets in a private folder (ZeroMQ's ``ipc`` transport).
+- **Processes:** its own PID namespace; killing the sandbox kills everything it started. At most ``processes``
+  processes (a ``pids`` cgroup when the grader may create one, as root on Linux; else ``RLIMIT_NPROC``, which
+  Linux does not enforce for root).
+- **Memory:** at most ``memory_mb`` (a ``memory`` cgroup when possible; else ``RLIMIT_AS`` at twice that, since
+  address space is larger than memory used).
+- **Files written:** each at most ``file_mb`` (``RLIMIT_FSIZE``), all together at most ``scratch_mb``.
+- **Output:** at most ``output_mb`` of cell output per notebook; past it the kernel is stopped (see
+  :mod:`socialcredit.worlds_nbgrader`).
+
+Where bubblewrap cannot run (macOS, Windows, a container without user namespaces), grading stops with an error
+that says so, unless the instructor explicitly allows unsandboxed grading (``SandboxedExecute.sandbox = "off"``
+in nbgrader_config.py, or ``SOCIALCREDIT_SANDBOX=off``); each submission graded that way says so in its
+status detail.
+
+What happened inside is reported by name: :class:`Sandbox` collects events (memory or process limit reached,
+output cap, kernel killed) which autograde puts in the submission's status detail.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+
+SANDBOX_VAR = "SOCIALCREDIT_SANDBOX"
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+_ETC = ("/etc/fonts", "/etc/localtime", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+        "/etc/alternatives", "/etc/mime.types", "/etc/matplotlibrc")
+_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+#: environment variables a grading kernel keeps (with their value in the grader); everything else is dropped
+_KEEP_ENV = ("LANG", "LC_ALL", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+             "PYDEVD_DISABLE_FILE_VALIDATION", "SOCIALCREDIT_STUDENT", "TZ")
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot create a sandbox on this machine."""
+
+
+@dataclass
+class Limits:
+    memory_mb: int = 3072
+    processes: int = 64
+    scratch_mb: int = 256
+    file_mb: int = 128
+    output_mb: int = 8
+
+    def __post_init__(self):
+        for name, value in asdict(self).items():
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"sandbox limit {name}={value!r}: expected a positive whole number")
+
+
+_CHECKED = {}
+
+
+def check_available():
+    """Raise :class:`SandboxUnavailable` (saying why and what to do) unless bubblewrap works here."""
+    if "result" in _CHECKED:
+        if _CHECKED["result"]:
+            raise SandboxUnavailable(_CHECKED["result"])
+        return
+    bwrap = shutil.which("bwrap")
+    problem = ""
+    if sys.platform != "linux":
+        problem = f"the grading sandbox needs Linux (bubblewrap); this machine runs {sys.platform}"
+    elif not bwrap:
+        problem = ("the grading sandbox needs bubblewrap, which is not installed "
+                   "(Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: `dnf install bubblewrap`)")
+    else:
+        try:
+            run = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "--dev",
+                                  "/dev", "--proc", "/proc", "true"], capture_output=True, text=True, timeout=30)
+            if run.returncode != 0:
+                problem = ("bubblewrap is installed but cannot create a sandbox here: "
+                           + (run.stderr.strip().splitlines() or ["exit code %d" % run.returncode])[-1]
+                           + " (user namespaces may be disabled: kernel.unprivileged_userns_clone or "
+                             "user.max_user_namespaces)")
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            problem = f"bubblewrap could not be run: {exc}"
+    if problem:
+        problem += (f". To grade without the sandbox anyway (students' code can then read the solutions, the "
+                    f"gradebook and the network), set {SANDBOX_VAR}=off or SandboxedExecute.sandbox = 'off'.")
+    _CHECKED["result"] = problem
+    if problem:
+        raise SandboxUnavailable(problem)
+
+
+# --------------------------------------------------------------------------------------------- cgroups
+
+def _cgroup_dirs(name):
+    """{controller: folder} for a new cgroup per controller (memory, pids), or {} when we may not make them."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return {}
+    out = {}
+    if (_CGROUP_ROOT / "cgroup.controllers").is_file():  # cgroup v2 (unified)
+        base = _CGROUP_ROOT / "socialcredit-grading"
+        try:
+            base.mkdir(exist_ok=True)
+            (base / "cgroup.subtree_control").write_text("+memory +pids")
+            group = base / name
+            group.mkdir()
+            out = {"memory": group, "pids": group, "v2": group}
+        except OSError:
+            return {}
+        return out
+    for controller in ("memory", "pids"):
+        base = _CGROUP_ROOT / controller
+        if not base.is_dir():
+            continue
+        try:
+            group = base / "socialcredit-grading" / name
+            group.mkdir(parents=True)
+            out[controller] = group
+        except OSError:
+            continue
+    return out
+
+
+def _cgroup_limit(groups, limits):
+    if "v2" in groups:
+        g = groups["v2"]
+        (g / "memory.max").write_text(str(limits.memory_mb * 2 ** 20))
+        try:
+            (g / "memory.swap.max").write_text("0")
+        except OSError:
+            pass
+        (g / "pids.max").write_text(str(limits.processes))
+        return
+    if "memory" in groups:
+        (groups["memory"] / "memory.limit_in_bytes").write_text(str(limits.memory_mb * 2 ** 20))
+        try:
+            (groups["memory"] / "memory.memsw.limit_in_bytes").write_text(str(limits.memory_mb * 2 ** 20))
+        except OSError:
+            pass
+    if "pids" in groups:
+        (groups["pids"] / "pids.max").write_text(str(limits.processes))
+
+
+def _read(path):
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _cgroup_events(groups, limits):
+    events = []
+    if "v2" in groups:
+        mem = dict(ln.split() for ln in _read(groups["v2"] / "memory.events").splitlines() if ln.strip())
+        pids = dict(ln.split() for ln in _read(groups["v2"] / "pids.events").splitlines() if ln.strip())
+        if int(mem.get("oom_kill", 0)) or int(mem.get("max", 0)):
+            events.append(f"used more than its {limits.memory_mb} MB of memory (processes were killed)")
+        if int(pids.get("max", 0)):
+            events.append(f"tried to run more than {limits.processes} processes at once (refused)")
+        return events
+    if "memory" in groups:
+        oom = dict(ln.split() for ln in _read(groups["memory"] / "memory.oom_control").splitlines() if ln.strip())
+        if int(oom.get("oom_kill", 0) or 0) or int(_read(groups["memory"] / "memory.failcnt") or 0):
+            events.append(f"used more than its {limits.memory_mb} MB of memory (processes were killed)")
+    if "pids" in groups:
+        pids = dict(ln.split() for ln in _read(groups["pids"] / "pids.events").splitlines() if ln.strip())
+        if int(pids.get("max", 0) or 0):
+            events.append(f"tried to run more than {limits.processes} processes at once (refused)")
+    return events
+
+
+def _cgroup_remove(groups):
+    import signal
+    for group in {str(g): g for g in groups.values()}.values():
+        for pid in _read(group / "cgroup.procs").split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        for _ in range(50):
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                import time
+                time.sleep(0.1)
+
+
+# ------------------------------------------------------------------------------------------ the sandbox
+
+@dataclass
+class Sandbox:
+    """One grading kernel's sandbox: its private folder, bind list, limits and what happened in it."""
+
+    workdir: Path
+    env: dict
+    limits: Limits = field(default_factory=Limits)
+    private: Path = None
+    events: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.workdir = Path(self.workdir).resolve()
+        if self.private is None:
+            self.private = Path(tempfile.mkdtemp(prefix="socialcredit-sandbox-"))
+            os.chmod(self.private, 0o700)
+        self.name = uuid.uuid4().hex[:12]
+        self.cgroups = _cgroup_dirs(self.name)
+        if self.cgroups:
+            _cgroup_limit(self.cgroups, self.limits)
+
+    # the paths a Python kernel needs, read-only
+    def _readonly(self):
+        import socialcredit
+        paths = [p for p in _SYSTEM + _ETC if os.path.exists(p)]
+        for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}:
+            paths.append(os.path.realpath(p))
+            paths.append(p)
+        paths.append(str(Path(socialcredit.__file__).resolve().parent))
+        return paths
+
+    def _worlds(self):
+        """(cohort folder, the student's world folder or None): drawn here, by the grader, before the kernel runs,
+        so that the kernel only ever reads them."""
+        from . import data
+        saved = {k: os.environ.get(k) for k in (data.ENV_VAR, data.STUDENT_VAR, data.CACHE_VAR)}
+        try:
+            for k in saved:
+                if k in self.env:
+                    os.environ[k] = self.env[k]
+            old = os.getcwd()
+            os.chdir(self.workdir)
+            try:
+                cohort = data.cohort_dir().resolve()
+                student = self.env.get(data.STUDENT_VAR, "").strip() or None
+                world = Path(data._world_dir(cohort, student)).resolve()
+                cache = data.cache_root()
+            finally:
+                os.chdir(old)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        return cohort, (world if world != cohort else None), cache
+
+    def kernel_env(self, cohort, cache):
+        env = {k: self.env[k] for k in _KEEP_ENV if k in self.env}
+        env.update({
+            "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
+            "HOME": "/tmp/home", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp/home/.config/matplotlib",
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+            "SOCIALCREDIT_DATA": str(cohort), "SOCIALCREDIT_CACHE": str(cache),
+            "PYTHONDONTWRITEBYTECODE": "1", "JPY_SESSION_NAME": "submission",
+        })
+        env.setdefault("LANG", "C.UTF-8")
+        return env
+
+    def wrap(self, kernel_cmd):
+        """The command line that starts ``kernel_cmd`` inside the sandbox (through :func:`_enter`)."""
+        cohort, world, cache = self._worlds()
+        bwrap = shutil.which("bwrap")
+        args = [bwrap, "--die-with-parent", "--new-session", "--unshare-all", "--hostname", "grading",
+                "--cap-drop", "ALL", "--dev", "/dev", "--proc", "/proc",
+                "--size", str(self.limits.scratch_mb * 2 ** 20), "--tmpfs", "/tmp",
+                "--dir", "/tmp/home"]
+        seen = set()
+        for p in self._readonly() + [str(cohort)] + ([str(world)] if world else []):
+            if p and p not in seen and os.path.exists(p):
+                seen.add(p)
+                args += ["--ro-bind", p, p]
+        args += ["--ro-bind", str(self.workdir), str(self.workdir),
+                 "--bind", str(self.private), str(self.private),
+                 # bubblewrap builds the tree on a tmpfs of its own: make it read-only, so only /tmp can be written
+                 "--remount-ro", "/", "--chdir", str(self.workdir), "--clearenv"]
+        for k, v in self.kernel_env(cohort, cache).items():
+            args += ["--setenv", k, v]
+        spec = {"limits": asdict(self.limits),
+                "cgroups": [str(g / "cgroup.procs") for g in {str(g): g for g in self.cgroups.values()}.values()]}
+        return [sys.executable, "-m", "socialcredit.sandbox", json.dumps(spec), "--"] + args + list(kernel_cmd)
+
+    def finish(self):
+        """Collect the cgroup's verdicts into ``events``; remove the cgroup and the private folder."""
+        if self.cgroups:
+            self.events.extend(e for e in _cgroup_events(self.cgroups, self.limits) if e not in self.events)
+            _cgroup_remove(self.cgroups)
+            self.cgroups = {}
+        shutil.rmtree(self.private, ignore_errors=True)
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel runs inside a :class:`Sandbox` and talks over Unix sockets."""
+
+    def __init__(self, *, limits=None, on_sandbox=None, **kwargs):
+        self._private = Path(tempfile.mkdtemp(prefix="socialcredit-sandbox-"))
+        os.chmod(self._private, 0o700)
+        super().__init__(transport="ipc", ip=str(self._private / "kernel"),
+                         connection_file=str(self._private / "kernel.json"), **kwargs)
+        self._limits = limits or Limits()
+        self._on_sandbox = on_sandbox
+
+    async def _async_pre_start_kernel(self, **kw):
+        # bubblewrap does not pass signals on to the kernel: interrupt it with a control-channel message instead
+        # (ipykernel then sends SIGINT to itself)
+        self.kernel_spec.interrupt_mode = "message"
+        cwd = kw.get("cwd") or os.getcwd()
+        env = kw.get("env") or dict(os.environ)
+        kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
+        sandbox = Sandbox(workdir=cwd, env=env, limits=self._limits, private=self._private)
+        if self._on_sandbox:
+            self._on_sandbox(sandbox)
+        kw.pop("cwd", None)
+        kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        # the kernel's own start-up chatter (connection info, warnings) goes to a log in its private folder
+        kw["stdout"] = subprocess.DEVNULL
+        kw["stderr"] = open(self._private / "kernel.log", "ab")  # noqa: SIM115 (the kernel process owns it)
+        return sandbox.wrap(kernel_cmd), kw
+
+
+# ---------------------------------------------------------------------- the launcher (outside the sandbox)
+
+def _enter(spec, argv):
+    """Apply resource limits and join the cgroups, then become bubblewrap (run as ``python -m
+    socialcredit.sandbox SPEC -- bwrap ...``): everything the sandbox starts inherits them."""
+    import resource
+    limits = Limits(**spec["limits"])
+    for procs in spec.get("cgroups", []):
+        with open(procs, "w") as f:
+            f.write(str(os.getpid()))
+    mb = 2 ** 20
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if not spec.get("cgroups"):
+        resource.setrlimit(resource.RLIMIT_AS, (2 * limits.memory_mb * mb, 2 * limits.memory_mb * mb))
+        if os.geteuid() != 0:
+            import psutil
+            # RLIMIT_NPROC counts every thread of this user: leave room for what they already run
+            mine = sum(p.info["num_threads"] or 1 for p in psutil.process_iter(["uids", "num_threads"])
+                       if p.info["uids"] and p.info["uids"].real == os.getuid())
+            resource.setrlimit(resource.RLIMIT_NPROC, (mine + limits.processes, mine + limits.processes))
+    os.execv(argv[0], argv)
+
+
+if __name__ == "__main__":
+    _sep = sys.argv.index("--")
+    _enter(json.loads(sys.argv[1]), sys.argv[_sep + 1:])

@@ -1,0 +1,206 @@
+"""The grading sandbox (socialcredit.sandbox, issue #12): what a grading kernel can see and do.
+
+Each test runs a tiny notebook through the course's own nbgrader preprocessor (SandboxedExecute, as autograde
+does) from a submission folder inside a fake course, and checks what the student's code could reach, and that
+every limit it hits is reported by name. The whole-course attack corpus is graded in test_attacks.py.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+from traitlets.config import Config
+
+from conftest import REPO
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the grading sandbox (bubblewrap) is Linux-only")
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A course folder with what a student must never read, and one submission folder to grade from."""
+    root = tmp_path_factory.mktemp("course")
+    (root / "solutions" / "01-dossier").mkdir(parents=True)
+    (root / "solutions" / "01-dossier" / "01-dossier.ipynb").write_text("{} SOLUTION")
+    (root / "gradebook.db").write_text("GRADEBOOK")
+    (root / "submitted" / "bob" / "01-dossier").mkdir(parents=True)
+    (root / "submitted" / "bob" / "01-dossier" / "01-dossier.ipynb").write_text("BOB'S WORK")
+    shutil.copytree(REPO / "datasets", root / "datasets")
+    work = root / "autograded" / "alice" / "01-dossier"
+    work.mkdir(parents=True)
+    (work / "data.txt").write_text("a file handed in with the notebook")
+    return root
+
+
+def run(course, *cells, timeout=20, **limits):
+    """Execute cells as alice's submission; (outputs per cell as text, events, exception or None)."""
+    from socialcredit.worlds_nbgrader import EVENTS, SandboxedExecute
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    config = Config()
+    config.SandboxedExecute.timeout = timeout
+    config.SandboxedExecute.interrupt_grace = 3.0
+    for k, v in limits.items():
+        setattr(config.SandboxedExecute, k, v)
+    EVENTS.clear()
+    error = None
+    work = course / "autograded" / "alice" / "01-dossier"
+    try:
+        SandboxedExecute(config=config).preprocess(
+            nb, {"metadata": {"path": str(work)}, "nbgrader": {"student": "alice", "assignment": "01-dossier"}})
+    except Exception as exc:  # a stopped kernel ends the run, as in nbgrader
+        error = exc
+    texts = []
+    for cell in nb.cells:
+        parts = []
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "stream":
+                parts.append(o.get("text", ""))
+            elif o.get("output_type") == "error":
+                parts.append(f"{o.get('ename')}: {o.get('evalue')}")
+            else:
+                parts.append(str(o.get("data", {}).get("text/plain", "")))
+        texts.append("".join(parts))
+    return texts, EVENTS.get(("alice", "01-dossier"), []), error
+
+
+def test_the_student_code_sees_its_submission_and_the_world_but_no_course_file(course):
+    probe = f"""
+import os, pathlib
+root = pathlib.Path({str(course)!r})
+print("own", (pathlib.Path.cwd() / "data.txt").read_text())
+for rel in ["solutions/01-dossier/01-dossier.ipynb", "gradebook.db", "submitted/bob/01-dossier/01-dossier.ipynb"]:
+    print(rel, (root / rel).exists())
+print("repo solutions", pathlib.Path({str(REPO / 'solutions')!r}).exists(), "repo tests", pathlib.Path({str(REPO / 'tests')!r}).exists())
+home = pathlib.Path({str(__import__("pathlib").Path.home())!r})
+print("home", sorted(p.name for p in home.iterdir()) if home.is_dir() else [])
+"""
+    texts, events, error = run(course, probe, "from socialcredit import load\nprint(load('citizens').shape)")
+    assert error is None, error
+    out = texts[0]
+    assert "own a file handed in" in out, out
+    for rel in ["solutions/01-dossier/01-dossier.ipynb", "gradebook.db", "submitted/bob/01-dossier/01-dossier.ipynb"]:
+        assert f"{rel} False" in out, f"the sandbox lets a student's code see {rel}:\n{out}"
+    assert "repo solutions False repo tests False" in out, out
+    # the grader's home folder shows only what the kernel needs from it (the Python installation, the world cache)
+    home = eval(out.split("home ", 1)[1].splitlines()[0])
+    assert set(home) <= {".cache", ".pyenv", ".local"}, f"the grader's home folder is visible in the sandbox: {home}"
+    assert "(20000, 23)" in texts[1], f"the course package or the world cannot be read in the sandbox: {texts[1]}"
+    assert "Lanternport as drawn for alice" in texts[1], "grading should read the student's own world"
+    assert events == [], events
+
+
+def test_the_submission_and_the_machine_are_read_only_and_scratch_is_small(course):
+    texts, events, error = run(course, """
+import pathlib
+for target in [pathlib.Path.cwd() / "new.txt", pathlib.Path("/usr/evil"), pathlib.Path({!r}) / "x"]:
+    try:
+        target.write_text("x"); print("wrote", target)
+    except OSError as e:
+        print("refused", type(e).__name__)
+open("/tmp/ok.txt", "w").write("scratch works"); print(open("/tmp/ok.txt").read())
+""".format(str(REPO)), """
+try:
+    with open("/tmp/big", "wb") as f:
+        for _ in range(64):
+            f.write(b"x" * 2**20)
+    print("wrote 64 MB")
+except OSError as e:
+    print("disk refused", e.errno)
+""", scratch_mb=32)
+    assert error is None, error
+    assert "wrote" not in texts[0].replace("scratch works", ""), texts[0]
+    assert texts[0].count("refused") == 3 and "scratch works" in texts[0], texts[0]
+    assert "disk refused 28" in texts[1], f"a 64 MB write should fill a 32 MB scratch (ENOSPC): {texts[1]}"
+
+
+def test_environment_is_minimal_and_there_is_no_network(course):
+    os.environ["SOCIALCREDIT_TEST_SECRET"] = "hunter2"
+    try:
+        texts, events, error = run(course, """
+import os, socket
+print(sorted(os.environ))
+try:
+    socket.getaddrinfo("pypi.org", 443); print("dns works")
+except OSError as e:
+    print("no dns", type(e).__name__)
+s = socket.socket()
+s.settimeout(2)
+try:
+    s.connect(("127.0.0.1", 22)); print("loopback reached")
+except OSError as e:
+    print("no loopback service", type(e).__name__)
+""")
+    finally:
+        del os.environ["SOCIALCREDIT_TEST_SECRET"]
+    assert error is None, error
+    out = texts[0]
+    assert "SOCIALCREDIT_TEST_SECRET" not in out and "hunter2" not in out, out
+    assert "SOCIALCREDIT_STUDENT" in out and "PATH" in out, out
+    assert "no dns" in out and "no loopback service" in out, out
+
+
+def test_memory_past_the_limit_stops_the_kernel_and_says_so(course):
+    texts, events, error = run(course, "import numpy as np\na = np.ones(2**30 // 8)\na[:] = 2\nprint('1 GB ok')",
+                               memory_mb=512)
+    assert error is not None or "MemoryError" in texts[0], texts
+    assert any("memory" in e for e in events) or "MemoryError" in texts[0], events
+
+
+def test_a_fork_bomb_is_contained_and_named(course):
+    texts, events, error = run(course, """
+import os, time
+children = 0
+try:
+    for _ in range(500):
+        if os.fork() == 0:
+            time.sleep(60)
+            os._exit(0)
+        children += 1
+except OSError as e:
+    print("fork refused after", children, type(e).__name__)
+""", processes=32, timeout=30)
+    assert "fork refused after" in texts[0], texts
+    assert int(texts[0].split("after")[1].split()[0]) < 32, texts[0]
+
+
+def test_printing_past_the_output_cap_stops_the_kernel_and_says_so(course):
+    texts, events, error = run(course, "import sys\nwhile True:\n    sys.stdout.write('x' * 65536 + '\\n')",
+                               output_mb=2)
+    assert error is not None, "the kernel should have been stopped"
+    assert any("printed more than 2 MB" in e for e in events), events
+
+
+def test_a_cell_that_ignores_the_interrupt_is_stopped_and_named(course):
+    texts, events, error = run(course, """
+import signal, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+time.sleep(600)
+""", timeout=3)
+    assert any("ignored the interrupt" in e for e in events), events
+
+
+def test_without_bubblewrap_grading_stops_with_a_clear_error_unless_turned_off(course, monkeypatch):
+    from socialcredit import sandbox
+    monkeypatch.setattr(sandbox, "_CHECKED", {})
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    texts, events, error = run(course, "print('ran')")
+    assert isinstance(error, sandbox.SandboxUnavailable), error
+    assert "bubblewrap" in str(error) and "apt-get install bubblewrap" in str(error) and "SOCIALCREDIT_SANDBOX=off" in str(error)
+    monkeypatch.setenv("SOCIALCREDIT_SANDBOX", "off")
+    texts, events, error = run(course, "print('ran')")
+    assert error is None and texts[0] == "ran\n", (error, texts)
+    assert any("WITHOUT the sandbox" in e for e in events), events
+    monkeypatch.setenv("SOCIALCREDIT_SANDBOX", "maybe")
+    texts, events, error = run(course, "print('ran')")
+    assert isinstance(error, ValueError) and "'maybe'" in str(error) and "'required' or 'off'" in str(error), error
+
+
+def test_bad_limits_are_refused_by_name():
+    from socialcredit.sandbox import Limits
+    with pytest.raises(ValueError, match=r"memory_mb=0.*positive whole number"):
+        Limits(memory_mb=0)
