@@ -1,0 +1,456 @@
+"""The static tamper scan (socialcredit.tamper_scan, issue #12): it names the attack corpus's attempts and
+stays silent on the course's own code.
+
+Nothing here runs a kernel or executes a notebook: the scan only parses source. The scans take well under
+a second; most of this file's few seconds is importing pandas (through the package) and nbformat.
+"""
+import dataclasses
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from socialcredit import tamper_scan as ts
+from socialcredit.tamper_scan import Finding, scan_notebook, scan_source, summarise
+
+
+class _LazyNbformat:
+    """nbformat, imported on first use rather than while pytest collects this file.
+
+    Importing nbformat compiles a grammar (jsonschema's optional rfc3987_syntax) and was measured two to
+    three times slower during collection than inside a test; importing it lazily keeps this file fast.
+    """
+
+    def __getattr__(self, name):
+        import nbformat as real
+        return getattr(real, name)
+
+
+nbformat = _LazyNbformat()
+REPO = Path(__file__).resolve().parents[1]
+ATTACKS = REPO / "tests" / "attacks"
+ANSWER_CELL = "ex1_1_normalise_ids"
+ANSWER_META = {"nbgrader": {"solution": True, "grade": False, "grade_id": ANSWER_CELL, "locked": False,
+                            "schema_version": 3}}
+
+
+@lru_cache(maxsize=None)
+def _stub() -> str:
+    """Lesson 1's first answer cell as released, its `raise NotImplementedError()` line removed.
+
+    Attacks go after this stub (tests/attacks/README.md), so the scan also sees the honest part of the cell.
+    """
+    nb = nbformat.read(REPO / "lessons" / "01-dossier" / "01-dossier.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == ANSWER_CELL:
+            return "\n".join(ln for ln in cell.source.split("\n") if "raise NotImplementedError()" not in ln)
+    raise AssertionError(f"{ANSWER_CELL} not found in Lesson 1")
+
+
+def _answer_notebook(text: str):
+    """A v4 notebook whose one answer cell holds the stub followed by `text` (a markdown cell before it)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("## Exercise 1.1"),
+                nbformat.v4.new_code_cell(_stub() + "\n" + text, metadata=ANSWER_META)]
+    return nb
+
+
+# --- 1. The attack corpus --------------------------------------------------------------------------------------
+
+ATTACK_FILES = sorted(p for p in ATTACKS.glob("c*_*.py") if p.name[:2] in ("c1", "c2", "c3", "c4"))
+COPYING_FILES = sorted(ATTACKS.glob("c5_*.py"))
+
+# The technique(s) that each attack's own trick must be reported as (a finding may name more).
+EXPECTED = {
+    "c1_course_files": {ts.COURSE_PATH, ts.DIRECTORY_LISTING, ts.EXEC_EVAL},
+    "c1_environ": {ts.ENVIRONMENT},
+    "c1_gradebook_sqlite": {ts.SQLITE, ts.COURSE_PATH},
+    "c1_network": {ts.NETWORK},
+    "c1_other_student_notebook": {ts.COURSE_PATH, ts.DIRECTORY_LISTING, ts.EXEC_EVAL},
+    "c1_solution_notebook_exec": {ts.COURSE_PATH, ts.EXEC_EVAL},
+    "c1_solution_swap": {ts.COURSE_PATH, ts.INPUT_TRANSFORMER},
+    "c2_ast_transformer_swallow": {ts.AST_TRANSFORMER},
+    "c2_custom_exc": {ts.CUSTOM_EXC},
+    "c2_events_post_run_cell_clear_output": {ts.EVENT_CALLBACK},
+    "c2_events_pre_run_cell_selective": {ts.EVENT_CALLBACK, ts.INPUT_TRANSFORMER},
+    "c2_input_transformer_pass": {ts.INPUT_TRANSFORMER},
+    "c2_replace_run_cell": {ts.CELL_EXECUTION},
+    "c2_settrace_run_ast_nodes": {ts.SETTRACE, ts.FRAME_ACCESS},
+    "c2_showtraceback_noop": {ts.TRACEBACK_REPLACED},
+    "c2_sys_modules_kernel_patch": {ts.SYS_MODULES, ts.KERNEL_INTERNALS, ts.GET_IPYTHON_REPLACED,
+                                    ts.BUILTINS_REPLACED},
+    "c3_always_equal_results": {ts.EQUAL_TO_EVERYTHING},
+    "c3_builtins_in_cells": {ts.BUILTINS_MODULE, ts.BUILTINS_REPLACED},
+    "c3_course_package_load": {ts.COURSE_PACKAGE_REPLACED},
+    "c3_numpy_pandas_testing": {ts.LIBRARY_REPLACED},
+    "c4_fork_bomb": {ts.FORK},
+    "c4_fork_sleepers": {ts.FORK, ts.KILL},
+    "c4_kill_kernel_late": {ts.KILL, ts.EVENT_CALLBACK},
+    "c4_sleep_ignoring_interrupt": {ts.SIGNAL_HANDLER},
+}
+
+# Attacks that cannot be told from honest code by reading it: they only use up resources with ordinary
+# Python (a large bytearray, a file written in a loop, print in a loop, time.sleep). Only the sandbox's limits
+# (memory, file size, output cap, per-cell time-out) stop and name them. Some of these files guard themselves
+# with an environment check (reported as such), which is incidental: the resource use itself is never seen.
+NOT_DETECTABLE = {
+    "c4_disk_1gb": "writes a 1 GB file with open() and write(): ordinary file output",
+    "c4_memory_2gb": "bytearray(2 * 1024**3): an ordinary allocation",
+    "c4_memory_30gb": "bytearrays in a loop: ordinary allocations",
+    "c4_print_1gb": "print() in a loop: ordinary output",
+    "c4_print_20mb": "print() in a loop: ordinary output",
+    "c4_sleep_forever": "time.sleep(10**6): an ordinary call",
+}
+INCIDENTAL = {ts.ENVIRONMENT}  # what a self-guarding undetectable attack may show
+
+
+def test_corpus_is_where_expected():
+    assert len(ATTACK_FILES) >= 30, [p.name for p in ATTACK_FILES]
+    assert set(EXPECTED) | set(NOT_DETECTABLE) >= {p.stem for p in ATTACK_FILES if p.stem[:2] in ("c2", "c3")}
+
+
+@pytest.mark.parametrize("path", ATTACK_FILES, ids=lambda p: p.stem)
+def test_attack_is_reported(path):
+    findings = scan_notebook(_answer_notebook(path.read_text()))
+    techniques = sorted({f.technique for f in findings})
+    print(f"{path.stem}: {', '.join(techniques) or '(nothing)'}")
+    assert all(f.cell == ANSWER_CELL for f in findings)
+    assert all(len(f.evidence) <= ts.EVIDENCE_WIDTH for f in findings)
+    if path.stem in NOT_DETECTABLE:
+        # Explicitly not detected, see NOT_DETECTABLE for why; anything seen comes from a guard.
+        assert set(techniques) <= INCIDENTAL, (path.stem, techniques)
+        return
+    assert findings, f"{path.stem}: no finding"
+    assert EXPECTED.get(path.stem, set()) <= set(techniques), (path.stem, techniques)
+    assert summarise(findings).startswith("suspected tampering: ")
+
+
+@pytest.mark.parametrize("path", COPYING_FILES, ids=lambda p: p.stem)
+def test_copying_is_plain_code(path):
+    """Class 5 (hard-coded answers, copied numbers) is ordinary Python: hidden tests catch it, not this scan."""
+    text = path.read_text()
+    # c5_hardcode_all_visible fills several answer cells; all of it in one cell is the same code.
+    assert scan_notebook(_answer_notebook(text)) == []
+
+
+# --- 2. No false positives on the course's own notebooks ------------------------------------------------------
+
+NOTEBOOKS = sorted(REPO.glob("solutions/*/*.ipynb")) + sorted(REPO.glob("lessons/*/*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+def test_course_notebooks_are_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    answers = [c for c in nb.cells
+               if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+    assert answers, "no answer cell: the scan would have nothing to check"
+    assert scan_notebook(nb) == []
+    for cell in answers:  # every answer cell on its own, as a student's code
+        assert scan_source(cell.source) == [], cell.source[:200]
+
+
+def test_instructor_grade_cells_are_skipped():
+    nb = nbformat.read(REPO / "solutions" / "01-dossier" / "01-dossier.ipynb", as_version=4)
+    graded = [c for c in nb.cells if c.cell_type == "code" and "_with_refs" in c.source
+              and "__globals__" in c.source]
+    assert graded
+    cell = graded[0]
+    meta = cell.metadata["nbgrader"]
+    assert meta["grade"] and meta["locked"] and not meta["solution"]
+    # The same source would be reported as a student's code ...
+    assert ts.FUNCTION_GLOBALS in {f.technique for f in scan_source(cell.source)}
+    # ... but as the instructor's grade cell it is skipped.
+    alone = nbformat.v4.new_notebook()
+    alone.cells = [cell]
+    assert scan_notebook(alone) == []
+    # Marked as an answer cell (or stripped of nbgrader's marks), it is scanned again.
+    as_answer = nbformat.v4.new_notebook()
+    as_answer.cells = [nbformat.v4.new_code_cell(cell.source, metadata=ANSWER_META)]
+    assert scan_notebook(as_answer)
+
+
+def test_cells_added_by_the_student_are_scanned_and_numbered():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("text"),
+        nbformat.v4.new_code_cell("import sys\nsys.settrace(None)",
+                                  metadata={"nbgrader": {"grade": True, "locked": True, "solution": False,
+                                                         "grade_id": "tests"}}),
+        nbformat.v4.new_code_cell("x = 1\nget_ipython().ast_transformers.append(t)"),
+        nbformat.v4.new_code_cell("import sys\nsys.settrace(None)",
+                                  metadata={"nbgrader": {"locked": True, "solution": False, "grade": False,
+                                                         "grade_id": "setup"}}),
+    ]
+    assert scan_notebook(nb) == [Finding("cell 3", 2, ts.AST_TRANSFORMER,
+                                         "get_ipython().ast_transformers.append(t)")]
+
+
+# --- 3. One technique at a time -------------------------------------------------------------------------------
+
+POSITIVE = [
+    # IPython's machinery
+    ("get_ipython().input_transformers_cleanup.append(f)", ts.INPUT_TRANSFORMER),
+    ("ip = get_ipython()\nip.input_transformer_manager.cleanup_transforms.append(f)", ts.INPUT_TRANSFORMER),
+    ("get_ipython().ast_transformers.insert(0, T())", ts.AST_TRANSFORMER),
+    ("get_ipython().set_custom_exc((Exception,), h)", ts.CUSTOM_EXC),
+    ("get_ipython().events.register('pre_execute', f)", ts.EVENT_CALLBACK),
+    ("ip.events.callbacks['post_execute'].append(f)", ts.EVENT_CALLBACK),
+    ("cbs = get_ipython().events.callbacks", ts.EVENT_CALLBACK),
+    ("shell = get_ipython()\nshell.showtraceback = lambda *a, **k: None", ts.TRACEBACK_REPLACED),
+    ("setattr(get_ipython(), 'showsyntaxerror', print)", ts.TRACEBACK_REPLACED),
+    ("real = get_ipython().run_cell", ts.CELL_EXECUTION),
+    ("get_ipython().run_code = fake", ts.CELL_EXECUTION),
+    ("ip.transform_cell = lambda s: 'pass'", ts.CELL_EXECUTION),
+    ("get_ipython().displayhook = quiet", ts.DISPLAY_HOOK),
+    ("import sys\nsys.excepthook = quiet", ts.DISPLAY_HOOK),
+    ("sys.displayhook = quiet", ts.DISPLAY_HOOK),
+    ("get_ipython().display_pub = None", ts.DISPLAY_HOOK),
+    ("get_ipython = lambda: fake", ts.GET_IPYTHON_REPLACED),
+    ("def get_ipython():\n    return fake", ts.GET_IPYTHON_REPLACED),
+    ("import builtins\nbuiltins.get_ipython = fake", ts.GET_IPYTHON_REPLACED),
+    ("Kernel.do_execute = fake", ts.KERNEL_INTERNALS),
+    ("k = get_ipython().kernel", ts.KERNEL_INTERNALS),
+    ("sh = kernel.shell", ts.KERNEL_INTERNALS),
+    ("import ipykernel.ipkernel", ts.KERNEL_INTERNALS),
+    ("from ipykernel.ipkernel import IPythonKernel", ts.KERNEL_INTERNALS),
+    # the interpreter's hooks
+    ("import sys\nsys.settrace(tracer)", ts.SETTRACE),
+    ("from sys import settrace\nsettrace(tracer)", ts.SETTRACE),
+    ("import threading\nthreading.settrace(tracer)", ts.SETTRACE),
+    ("import sys as _s\n_s.setprofile(p)", ts.SETPROFILE),
+    ("sys.addaudithook(hook)", ts.AUDIT_HOOK),
+    ("sys.meta_path.insert(0, Finder())", ts.IMPORT_HOOK),
+    ("sys.path_hooks.append(h)", ts.IMPORT_HOOK),
+    ("sys.modules['numpy'] = fake", ts.SYS_MODULES),
+    ("k = sys.modules.get('ipykernel.ipkernel')", ts.SYS_MODULES),
+    ("s = sys\nk = s.modules", ts.SYS_MODULES),
+    ("frame.f_trace = t", ts.FRAME_ACCESS),
+    ("n = frame.f_lineno", ts.FRAME_ACCESS),
+    ("up = frame.f_back", ts.FRAME_ACCESS),
+    ("g = frame.f_globals", ts.FRAME_ACCESS),
+    ("l = frame.f_locals", ts.FRAME_ACCESS),
+    ("import sys\nf = sys._getframe(1)", ts.FRAME_ACCESS),
+    ("import inspect\nf = inspect.currentframe()", ts.FRAME_ACCESS),
+    ("import inspect as i\nst = i.stack()", ts.FRAME_ACCESS),
+    ("from inspect import stack\nst = stack()", ts.FRAME_ACCESS),
+    ("import gc\nrefs = gc.get_referrers(normalise_id)", ts.GC_OBJECTS),
+    ("import gc\nobjs = gc.get_objects()", ts.GC_OBJECTS),
+    ("import ctypes", ts.CTYPES),
+    ("from ctypes import pythonapi", ts.CTYPES),
+    ("normalise_id.__code__ = other.__code__", ts.CODE_REPLACED),
+    ("g = normalise_id.__globals__", ts.FUNCTION_GLOBALS),
+    ("__builtins__['len'] = f", ts.BUILTINS_MODULE),
+    ("import builtins", ts.BUILTINS_MODULE),
+    ("b = __import__('builtins')", ts.BUILTINS_MODULE),
+    ("import builtins as b\nb.abs = f", ts.BUILTINS_REPLACED),
+    ("import builtins\nsetattr(builtins, 'len', f)", ts.BUILTINS_REPLACED),
+    ("import importlib\nimportlib.reload(socialcredit)", ts.RELOAD),
+    ("from importlib import reload", ts.RELOAD),
+    ("m = __import__('o' + 's')", ts.DYNAMIC_IMPORT),
+    # redefining what the tests rely on
+    ("np.isclose = lambda *a, **k: True", ts.LIBRARY_REPLACED),
+    ("import numpy as _n\n_n.testing.assert_allclose = f", ts.LIBRARY_REPLACED),
+    ("pd.testing.assert_frame_equal = f", ts.LIBRARY_REPLACED),
+    ("import pandas.testing as pdt\npdt.assert_series_equal = f", ts.LIBRARY_REPLACED),
+    ("import math\nmath.isclose = f", ts.LIBRARY_REPLACED),
+    ("math.pi += 1", ts.LIBRARY_REPLACED),
+    ("pd.Series.__eq__ = f", ts.LIBRARY_REPLACED),
+    ("plt.bar = fake_bar", ts.LIBRARY_REPLACED),
+    ("setattr(np, 'allclose', f)", ts.LIBRARY_REPLACED),
+    ("for n in names:\n    setattr(np.testing, n, f)", ts.LIBRARY_REPLACED),
+    ("del np.allclose", ts.LIBRARY_REPLACED),
+    ("np2 = np\nnp2.allclose = f", ts.LIBRARY_REPLACED),
+    ("import socialcredit\nsocialcredit.load = fake", ts.COURSE_PACKAGE_REPLACED),
+    ("import socialcredit.data as d\nd.load = fake", ts.COURSE_PACKAGE_REPLACED),
+    ("from socialcredit import data\ndata.load = fake", ts.COURSE_PACKAGE_REPLACED),
+    ("def isinstance(obj, cls):\n    return True", ts.BUILTIN_NAME_REDEFINED),
+    ("isinstance = lambda o, c: True", ts.BUILTIN_NAME_REDEFINED),
+    ("AssertionError = Warning", ts.BUILTIN_NAME_REDEFINED),
+    ("class AssertionError(Warning):\n    pass", ts.BUILTIN_NAME_REDEFINED),
+    ("print = lambda *a, **k: None", ts.BUILTIN_NAME_REDEFINED),
+    ("len = my_len", ts.BUILTIN_NAME_REDEFINED),
+    ("abs, round = f, g", ts.BUILTIN_NAME_REDEFINED),
+    ("if True:\n    def sorted(x):\n        return x", ts.BUILTIN_NAME_REDEFINED),
+    ("from functools import partial\nround = partial(f, 3)", ts.BUILTIN_NAME_REDEFINED),
+    ("class Yes:\n    def __eq__(self, other):\n        return True", ts.EQUAL_TO_EVERYTHING),
+    ("class Yes(str):\n    def __eq__(self, other):\n        '''always'''\n        return True",
+     ts.EQUAL_TO_EVERYTHING),
+    ("class No:\n    __ne__ = lambda self, other: False", ts.EQUAL_TO_EVERYTHING),
+    # reading what must not be read, or escaping
+    ("import os\nprint(os.environ['HOME'])", ts.ENVIRONMENT),
+    ("import os\nh = os.getenv('HOME')", ts.ENVIRONMENT),
+    ("from os import environ", ts.ENVIRONMENT),
+    ("import os\nb = os.environb", ts.ENVIRONMENT),
+    ("import socket", ts.NETWORK),
+    ("import urllib.request", ts.NETWORK),
+    ("from urllib.request import urlopen", ts.NETWORK),
+    ("import requests", ts.NETWORK),
+    ("import http.client", ts.NETWORK),
+    ("import subprocess", ts.SUBPROCESS),
+    ("from subprocess import run", ts.SUBPROCESS),
+    ("import os\nos.system('ls')", ts.SUBPROCESS),
+    ("os.popen('ls').read()", ts.SUBPROCESS),
+    ("os.execv('/bin/sh', ['sh'])", ts.SUBPROCESS),
+    ("os.spawnlp(os.P_WAIT, 'ls', 'ls')", ts.SUBPROCESS),
+    ("import pty", ts.SUBPROCESS),
+    ("import os\npid = os.fork()", ts.FORK),
+    ("import multiprocessing", ts.FORK),
+    ("from multiprocessing import Pool", ts.FORK),
+    ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", ts.KILL),
+    ("os._exit(0)", ts.KILL),
+    ("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)", ts.SIGNAL_HANDLER),
+    ("import signal as s\ns.signal(s.SIGINT, lambda *a: None)", ts.SIGNAL_HANDLER),
+    ("import sqlite3", ts.SQLITE),
+    ("p = '../../../gradebook.db'", ts.COURSE_PATH),
+    ("open('../../../solutions/01-dossier/01-dossier.ipynb')", ts.COURSE_PATH),
+    ("p = root / 'autograded' / x\nq = f'{root}/autograded/{x}'", ts.COURSE_PATH),
+    ("p = f'{root}/submitted/{x}'", ts.COURSE_PATH),
+    ("p = Path('instructors/notes.md')", ts.COURSE_PATH),
+    ("p = '../release/01-dossier'", ts.COURSE_PATH),
+    ("import glob\nfiles = glob.glob('../../*/x.ipynb')", ts.DIRECTORY_LISTING),
+    ("import os\nfor d, _, fs in os.walk('..'):\n    pass", ts.DIRECTORY_LISTING),
+    ("import os\nnames = os.listdir('../..')", ts.DIRECTORY_LISTING),
+    ("from pathlib import Path\nall_files = list(Path('../..').rglob('*'))", ts.DIRECTORY_LISTING),
+    ("up = Path('..')\nfor p in up.iterdir():\n    print(p)", ts.DIRECTORY_LISTING),
+    ("exec(code)", ts.EXEC_EVAL),
+    ("x = eval('1 + 1')", ts.EXEC_EVAL),
+    ("c = compile(src, 'x', 'exec')", ts.EXEC_EVAL),
+    ("import builtins\nbuiltins.exec(code)", ts.EXEC_EVAL),
+    # IPython magics and shell lines: blanked for parsing, searched as text
+    ("%matplotlib inline\nimport sys\nsys.settrace(t)", ts.SETTRACE),
+    ("def f():\n    %time g()\n    get_ipython().ast_transformers.append(t)", ts.AST_TRANSFORMER),
+    ("!cat ../../../gradebook.db\nx = 1", ts.COURSE_PATH),
+    ("%%bash\nls ../../../solutions/01-dossier", ts.COURSE_PATH),
+    ("files = !ls ../../../submitted/", ts.COURSE_PATH),
+    # cells that do not parse: searched line by line
+    ("def f(:\n    get_ipython().input_transformers_post.append(g)", ts.INPUT_TRANSFORMER),
+    ("x = (\nimport sys; sys.settrace(t)", ts.SETTRACE),
+    ("def broken(\nnp.isclose = f", ts.LIBRARY_REPLACED),
+    ("def broken(\nexec(code)", ts.EXEC_EVAL),
+]
+
+NEGATIVE = [
+    'plt.rcParams["figure.dpi"] = 100',
+    'df.loc[0, "a"] = 1',
+    "np.random.seed(0)",
+    "m = np.mean(x)\ns = pd.Series([1, 2, 3])\nax.set_title('x')",
+    "len_ = len(x)\nmax_ = max(x)",
+    "print('hello')",
+    "pd.options.display.max_rows = 20",
+    "pd.options.mode.chained_assignment = None",
+    "import matplotlib\nmatplotlib.rcParams['font.size'] = 9",
+    "import matplotlib as mpl\nmpl.rcParams.update({'font.size': 9})",
+    "pd.set_option('display.width', 120)\nnp.set_printoptions(precision=3)\nsns.set_theme()",
+    "total = sum(values)\nbiggest = max(values)",
+    "sum = 0\nfor v in values:\n    sum += v",  # a beginner's habit: breaks tests rather than fooling them
+    "max = df['score'].max()",
+    "def helper():\n    len = 3\n    return len",
+    "def f(len, print=None):\n    return len",
+    "class Point:\n    def __eq__(self, other):\n        return self.x == other.x",
+    "class Always:\n    def __eq__(self, other):\n        return NotImplemented",
+    "result = df.eval('a + b')\nq = df.query('a > 1')",
+    "import re\npat = re.compile(r'\\d+')",
+    "data = load('registry')\ndata.attrs['x'] = 1",
+    "from IPython.display import display, clear_output\ndisplay(df)",
+    "%matplotlib inline\nimport numpy as np",
+    "%%time\nx = sum(range(10))",
+    "!pip list",
+    "import os\np = os.path.join('a', 'b')",
+    "with open('notes.txt') as fh:\n    text = fh.read()",
+    "n = incidents.events.sum()\nincidents.events = incidents.events.fillna(0)",
+    "from pathlib import Path\ncsvs = sorted(Path('data').glob('*.csv'))",
+    "print('no solutions yet; see the release notes')",
+    "def f():\n    '''Compare with solutions/ and the release/ folder, not by reading them.'''\n    return 1",
+    "model = LogisticRegression().fit(X, y)\nmodel.coef_ = model.coef_ * 0",
+    "fig, ax = plt.subplots()\nax.bar(['a'], [1])\nfig.canvas.draw()",
+    "import scipy.stats as st\nr = st.pearsonr(a, b)",
+    "from sklearn.metrics import roc_auc_score\nauc = roc_auc_score(y, p)",
+    "ratio = a / b  # 0.8 .. 1.25",
+    "label = '860..1,060'",
+    "rng = np.random.default_rng(0)\nx = rng.normal(size=10)",
+    "df['x'] = df['x'].astype(str)\ndf.columns = ['a', 'b']",
+    "import time\ntime.sleep(1)",
+    "def eval(model, data):\n    return model.score(data)\nscore = eval(m, d)",  # the cell's own eval
+    "x = (1,\n",  # a syntax error with nothing suspicious in it
+    "",
+]
+
+
+@pytest.mark.parametrize("source, technique", POSITIVE, ids=[f"{i}-{t}" for i, (_, t) in enumerate(POSITIVE)])
+def test_technique_is_reported(source, technique):
+    findings = scan_source(source, "cell 1")
+    assert technique in {f.technique for f in findings}, findings
+
+
+@pytest.mark.parametrize("source", NEGATIVE, ids=range(len(NEGATIVE)))
+def test_honest_code_is_not_reported(source):
+    assert scan_source(source, "cell 1") == []
+
+
+def test_line_numbers_survive_magics_and_fallback():
+    findings = scan_source("%matplotlib inline\n\nimport sys\nsys.settrace(t)", "c")
+    assert [(f.line, f.technique, f.evidence) for f in findings] == [(4, ts.SETTRACE, "sys.settrace(t)")]
+    # a syntax error: the line-by-line search still gives the right line
+    findings = scan_source("x = (\n\n    get_ipython().ast_transformers.append(t)", "c")
+    assert [(f.line, f.technique) for f in findings] == [(3, ts.AST_TRANSFORMER)]
+    assert findings[0].evidence == "get_ipython().ast_transformers.append(t)"
+
+
+def test_odd_input_never_crashes():
+    for source in ["\0", "def f(:", "x = '''", "(" * 500 + ")" * 500, "\r\n".join(["%%x", "!y", "z ="]),
+                   "\ufeffimport socket", "if x:\n%time y", "x = " + "+".join(["a"] * 3000)]:
+        assert isinstance(scan_source(source), list)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(["import ", "socket"])]  # source as a list of strings
+    assert [f.technique for f in scan_notebook(nb)] == [ts.NETWORK]
+
+
+def test_finding_is_small_and_frozen():
+    long_line = "get_ipython().input_transformers_post.append(" + "x" * 200 + ")"
+    (finding,) = scan_source(long_line, "ex1_1_normalise_ids")
+    assert finding.cell == "ex1_1_normalise_ids" and finding.line == 1
+    assert len(finding.evidence) <= 80 and finding.evidence.startswith("get_ipython().input_transformers_post")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        finding.line = 2
+
+
+def test_findings_are_deduplicated_per_line():
+    # one line naming two transformer lists is one finding of that technique
+    source = "ip.input_transformers_post.extend(ip.input_transformers_cleanup)"
+    assert [f.technique for f in scan_source(source)] == [ts.INPUT_TRANSFORMER]
+
+
+# --- 4. summarise ---------------------------------------------------------------------------------------------
+
+
+def test_summarise_empty():
+    assert summarise([]) == ""
+
+
+def test_summarise_matches_the_report_format():
+    findings = [Finding("ex1_1_normalise_ids", 24, ts.INPUT_TRANSFORMER, "a"),
+                Finding("ex1_1_normalise_ids", 30, ts.SETTRACE, "b")]
+    assert summarise(findings) == ("suspected tampering: IPython input transformer (ex1_1_normalise_ids line 24); "
+                                   "sys.settrace (ex1_1_normalise_ids line 30)")
+
+
+def test_summarise_deduplicates_by_technique_and_cell():
+    findings = [Finding("a", 3, ts.SETTRACE, "x"), Finding("a", 9, ts.SETTRACE, "y"),
+                Finding("b", 1, ts.SETTRACE, "z")]
+    assert summarise(findings) == "suspected tampering: sys.settrace (a line 3); sys.settrace (b line 1)"
+
+
+def test_summarise_caps_entries():
+    findings = [Finding(f"cell {i}", i, ts.EXEC_EVAL, "exec(x)") for i in range(1, 10)]
+    summary = summarise(findings)
+    assert summary.count("exec/eval/compile") == 6
+    assert summary.endswith("exec/eval/compile (cell 6 line 6); and 3 more")
+    exactly_six = summarise(findings[:6])
+    assert "more" not in exactly_six and exactly_six.count(";") == 5
+
+
+def test_summarise_a_real_attack():
+    text = (ATTACKS / "c2_settrace_run_ast_nodes.py").read_text()
+    summary = summarise(scan_notebook(_answer_notebook(text)))
+    assert summary.startswith("suspected tampering: ") and "sys.settrace (ex1_1_normalise_ids line " in summary
+    assert "\n" not in summary
