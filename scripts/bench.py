@@ -7,6 +7,7 @@ Each measurement runs in a fresh process so that its peak memory (max RSS) is it
     python scripts/bench.py student         # a hub student's first load() (draws and caches their world), then cached
     python scripts/bench.py notebooks       # each solution notebook's run time and kernel peak memory
     python scripts/bench.py autograde       # nbgrader autograde of one submission vs plain execution
+    python scripts/bench.py sandbox         # one solution notebook in the grading sandbox vs plain nbclient
     python scripts/bench.py engine          # the simulation engine (scripts/bench_engine.py)
     python scripts/bench.py class           # a 200-submission class: full, incremental, vs sequential nbgrader
                                             # (BENCH_CLASS_STUDENTS=8 for a smaller class per lesson)
@@ -49,6 +50,19 @@ NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"
 t1 = time.perf_counter()
 # the kernel was this process's child: RUSAGE_CHILDREN holds its peak RSS once it has been reaped
 print(json.dumps({"wall_s": t1 - t0, "kernel_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+_SANDBOXED = r"""
+import json, sys, time
+import nbformat
+from traitlets.config import Config
+from socialcredit.worlds_nbgrader import SandboxedExecute
+nb = nbformat.read(sys.argv[1], as_version=4)
+c = Config(); c.SandboxedExecute.timeout = 120
+t0 = time.perf_counter()
+SandboxedExecute(config=c).preprocess(nb, {"metadata": {"path": sys.argv[2]},
+                                           "nbgrader": {"student": "", "assignment": "bench"}})
+print(json.dumps({"wall_s": time.perf_counter() - t0}))
 """
 
 
@@ -136,7 +150,8 @@ def bench_autograde(copies=3):
     import re
     import shutil
     import statistics
-    print(f"Autograde: {copies} copies of each solution, one worker; budget: <= 10% over plain execution")
+    print(f"Autograde (sandbox, scan and all): {copies} copies of each solution, one worker; goal <= 1.2x plain "
+          "execution (issue #12)")
     print(f"{'lesson':<30} {'plain s':>8} {'autograde s (median)':>21} {'overhead':>9} {'batch s':>8}")
     for nb in sorted(REPO.glob("solutions/*/*.ipynb")):
         lesson = nb.parent.name
@@ -252,6 +267,25 @@ def bench_class(per_lesson=None):
     return {"full_s": full, "incremental_s": incremental, "sequential_s": sequential}
 
 
+def bench_sandbox(repeats=3):
+    """Issue #12's overhead: each solution notebook run by the grading preprocessor with every protection on
+    (bubblewrap sandbox, limits, output cap, tamper scan) against plain nbclient, same notebook, same folder."""
+    import statistics
+    print(f"Grading sandbox: median of {repeats} runs each; goal <= 1.2x plain nbclient (issue #12)")
+    print(f"{'notebook':<45} {'plain s':>8} {'sandboxed s':>12} {'ratio':>6}")
+    ratios = []
+    for nb in sorted(REPO.glob("solutions/*/*.ipynb")):
+        plain, boxed = [], []
+        for _ in range(repeats):  # interleaved, so that a busy moment of the machine hits both
+            plain.append(_run_json(_NOTEBOOK, nb, nb.parent)["wall_s"])
+            boxed.append(_run_json(_SANDBOXED, nb, nb.parent)["wall_s"])
+        p, b = statistics.median(plain), statistics.median(boxed)
+        ratios.append(b / p)
+        print(f"{nb.name:<45} {p:>8.2f} {b:>12.2f} {b / p:>5.2f}x")
+    if ratios:
+        print(f"{'all lessons (median ratio)':<45} {'':>8} {'':>12} {statistics.median(ratios):>5.2f}x")
+
+
 def bench_engine():
     script = REPO / "scripts" / "bench_engine.py"
     if script.exists():
@@ -261,7 +295,7 @@ def bench_engine():
 
 
 def main(argv):
-    everything = {"world", "student", "notebooks", "autograde", "engine", "class"}
+    everything = {"world", "student", "notebooks", "autograde", "sandbox", "engine", "class"}
     which = set(argv) or everything
     unknown = which - everything
     if unknown:
@@ -278,6 +312,9 @@ def main(argv):
         print()
     if "autograde" in which:
         bench_autograde()
+        print()
+    if "sandbox" in which:
+        bench_sandbox()
         print()
     if "engine" in which:
         bench_engine()

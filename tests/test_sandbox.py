@@ -204,3 +204,15 @@ def test_bad_limits_are_refused_by_name():
     from socialcredit.sandbox import Limits
     with pytest.raises(ValueError, match=r"memory_mb=0.*positive whole number"):
         Limits(memory_mb=0)
+
+
+def test_a_kernel_that_ends_itself_is_named_with_its_cell(course):
+    texts, events, error = run(course, "print('first')", "import os\nos._exit(3)", "print('never')")
+    assert error is not None, "grading should stop when the kernel is gone"
+    assert any("the kernel died while running cell 2 (exit status 3)" in e for e in events), events
+
+
+def test_an_honest_notebook_leaves_no_event(course):
+    texts, events, error = run(course, "import pandas as pd\nprint(pd.Series([1, 2]).sum())")
+    assert error is None and texts[0] == "3\n", (error, texts)
+    assert events == [], events

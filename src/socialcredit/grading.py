@@ -293,16 +293,19 @@ def grade_task(root, student, lesson, time_limit, env, quiet=False):
             watchdog.cancel()
     out = {"student_id": student, "lesson": lesson, "timed_out_cells": []}
     graded = root / "autograded" / student / lesson
-    from .worlds_nbgrader import EVENTS
+    from .worlds_nbgrader import EVENTS, SCANS
     events = EVENTS.pop((student, lesson), [])
-    sandbox_note = ("sandbox: " + "; ".join(events)) if events else ""
+    if fired.is_set():  # the wall-clock watchdog stopped the kernel: its death is not the submission's doing
+        events = [e for e in events if not e.startswith("the kernel died")]
+    sandbox_note = "; ".join(events)
+    scan_note = SCANS.pop((student, lesson), "")
     if fired.is_set():
         reason = f"timed out: the submission ran past its {time_limit:g} s wall-clock limit (its kernel was stopped)"
     elif not result.get("success") and "SandboxUnavailable" in text:
         line = next((ln for ln in text.splitlines() if "SandboxUnavailable" in ln), "SandboxUnavailable")
         reason = "environment failure: " + line.split("SandboxUnavailable:", 1)[-1].strip()[:400]
     elif not result.get("success") and sandbox_note:
-        reason = "stopped by the grading " + sandbox_note  # what the student's code did, by name
+        reason = sandbox_note  # what the student's code did, by name
         sandbox_note = ""
     elif not result.get("success"):
         reason = "autograde failed: " + last_error(text)
@@ -312,7 +315,7 @@ def grade_task(root, student, lesson, time_limit, env, quiet=False):
         timed_out, reason = inspect_graded(graded)
         out["timed_out_cells"] = timed_out
     out.update(status="crashed" if reason else "graded",
-               detail="; ".join(x for x in (reason, sandbox_note) if x),
+               detail="; ".join(x for x in (reason, sandbox_note, scan_note) if x),
                seconds=f"{time.perf_counter() - started:.1f}")
     return out
 

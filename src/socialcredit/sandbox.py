@@ -175,18 +175,18 @@ def _cgroup_events(groups, limits):
         mem = dict(ln.split() for ln in _read(groups["v2"] / "memory.events").splitlines() if ln.strip())
         pids = dict(ln.split() for ln in _read(groups["v2"] / "pids.events").splitlines() if ln.strip())
         if int(mem.get("oom_kill", 0)) or int(mem.get("max", 0)):
-            events.append(f"used more than its {limits.memory_mb} MB of memory (processes were killed)")
+            events.append(f"stopped by the grading sandbox: it used more than its {limits.memory_mb} MB of memory")
         if int(pids.get("max", 0)):
-            events.append(f"tried to run more than {limits.processes} processes at once (refused)")
+            events.append(f"the grading sandbox refused it more than {limits.processes} processes at once")
         return events
     if "memory" in groups:
         oom = dict(ln.split() for ln in _read(groups["memory"] / "memory.oom_control").splitlines() if ln.strip())
         if int(oom.get("oom_kill", 0) or 0) or int(_read(groups["memory"] / "memory.failcnt") or 0):
-            events.append(f"used more than its {limits.memory_mb} MB of memory (processes were killed)")
+            events.append(f"stopped by the grading sandbox: it used more than its {limits.memory_mb} MB of memory")
     if "pids" in groups:
         pids = dict(ln.split() for ln in _read(groups["pids"] / "pids.events").splitlines() if ln.strip())
         if int(pids.get("max", 0) or 0):
-            events.append(f"tried to run more than {limits.processes} processes at once (refused)")
+            events.append(f"the grading sandbox refused it more than {limits.processes} processes at once")
     return events
 
 

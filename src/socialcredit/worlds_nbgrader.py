@@ -32,6 +32,8 @@ class StudentWorldExecute(Execute):
 
 #: (student, lesson) -> what the sandbox saw while grading it (read and cleared by socialcredit.grading)
 EVENTS = {}
+#: (student, lesson) -> the tamper scan's one-line summary of the submission (socialcredit.tamper_scan)
+SCANS = {}
 
 
 class SandboxedExecute(StudentWorldExecute):
@@ -63,7 +65,7 @@ class SandboxedExecute(StudentWorldExecute):
     def _event(self, text):
         if text not in self._events:
             self._events.append(text)
-            self.log.warning("grading sandbox: %s", text)
+            self.log.warning("grading: %s", text)
 
     def preprocess(self, nb, resources=None, km=None):
         self._events, self._output_bytes, self._stopped, self._sandbox = [], 0, False, None
@@ -74,21 +76,31 @@ class SandboxedExecute(StudentWorldExecute):
                         "the grader can")
         else:
             check_available()
-        self._cell_index = -1
+        self._cell_index, self._exit_code = -1, None
+        from .tamper_scan import scan_notebook, summarise
+        found = summarise(scan_notebook(nb))
+        SCANS[self._key()] = found
+        if found:
+            self.log.warning("tamper scan: %s", found)
+        failed = False
         try:
             return super().preprocess(nb, resources, km)
+        except BaseException:
+            failed = True
+            raise
         finally:
-            process = getattr(getattr(self.km, "provisioner", None), "process", None)
-            code = process.poll() if process is not None else None
-            if self._sandbox is not None and code not in (None, 0) and not self._stopped:
-                cell = self.nb.cells[self._cell_index] if 0 <= self._cell_index < len(self.nb.cells) else None
-                how = f"signal {-code}" if code < 0 else f"exit status {code}"
-                self._event(f"its kernel ended itself while running {_cell_label(cell, self._cell_index)} ({how}): "
-                            "the submission's code stopped it (os._exit, a signal) or it crashed")
             if self._sandbox is not None:
                 self._sandbox.finish()
                 for e in self._sandbox.events:
                     self._event(e)
+            process = getattr(getattr(self.km, "provisioner", None), "process", None)
+            code = process.poll() if process is not None else self._exit_code
+            if failed and not self._stopped and self._mode() != "off" and code != 0:
+                # grading stopped on an error and nobody stopped the kernel: it ended by itself
+                cell = self.nb.cells[self._cell_index] if 0 <= self._cell_index < len(self.nb.cells) else None
+                how = (f"signal {-code}" if code < 0 else f"exit status {code}") if code is not None else "no exit status"
+                self._event(f"the kernel died while running {_cell_label(cell, self._cell_index)} ({how}): "
+                            "the submission's code ended it (os._exit, a signal) or it crashed")
             EVENTS.setdefault(self._key(), [])
             EVENTS[self._key()] = list(dict.fromkeys(EVENTS[self._key()] + self._events))
 
@@ -103,9 +115,15 @@ class SandboxedExecute(StudentWorldExecute):
                                          on_sandbox=self._on_sandbox)
         return self.km
 
-    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
-        self._cell_index = cell_index
-        return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+    def preprocess_cell(self, cell, resources, index):
+        self._cell_index = index
+        return super().preprocess_cell(cell, resources, index)
+
+    async def _async_check_alive(self):
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        if process is not None and process.poll() is not None:
+            self._exit_code = process.returncode  # kept: the process is gone once the kernel is cleaned up
+        return await super()._async_check_alive()
 
     def _on_sandbox(self, sandbox):
         self._sandbox = sandbox
@@ -132,7 +150,7 @@ class SandboxedExecute(StudentWorldExecute):
         if self._output_bytes > cap:
             cell = self.nb.cells[cell_index] if 0 <= cell_index < len(self.nb.cells) else None
             where = _cell_label(cell, cell_index)
-            self._stop_kernel(f"printed more than {self.output_mb} MB of output ({where}); its kernel was stopped")
+            self._stop_kernel(f"stopped by the grading sandbox: it printed more than {self.output_mb} MB of output ({where})")
             return None
         return super().output(outs, msg, display_id, cell_index)
 
@@ -146,8 +164,8 @@ class SandboxedExecute(StudentWorldExecute):
             await asyncio.sleep(0.2)
             deadline -= 0.2
         index = self.nb.cells.index(cell) if cell is not None and cell in self.nb.cells else -1
-        self._stop_kernel(f"{_cell_label(cell, index)} ran past the {timeout} s per-cell limit and ignored the "
-                          f"interrupt for {self.interrupt_grace:g} s; its kernel was stopped")
+        self._stop_kernel(f"stopped by the grading sandbox: {_cell_label(cell, index)} ran past the {timeout} s "
+                          f"per-cell limit and ignored the interrupt for {self.interrupt_grace:g} s")
         return reply
 
 
