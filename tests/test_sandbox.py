@@ -216,3 +216,11 @@ def test_an_honest_notebook_leaves_no_event(course):
     texts, events, error = run(course, "import pandas as pd\nprint(pd.Series([1, 2]).sum())")
     assert error is None and texts[0] == "3\n", (error, texts)
     assert events == [], events
+
+
+def test_a_kernel_that_cannot_start_is_an_environment_failure(course):
+    # a kernel command line the kernel refuses stands for any start-up failure (a package missing in the sandbox)
+    texts, events, error = run(course, "print('never')", extra_arguments=["--this-option-does-not-exist=1"])
+    assert error is not None
+    assert any(e.startswith("environment failure: the grading kernel did not start in the sandbox") for e in events), (
+        events)

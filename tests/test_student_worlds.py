@@ -262,5 +262,5 @@ def test_every_way_of_autograding_runs_the_kernel_on_the_students_world(tmp_path
     assert _printed(root, "fay").strip() == "world of: fay", _printed(root, "fay")
     assert STUDENT_VAR not in os.environ, "autograding changed the grading process's own environment"
     # the course's per-cell limit still applies to the replacement Execute
-    from socialcredit.worlds_nbgrader import StudentWorldExecute
-    assert StudentWorldExecute(config=config).timeout == 60
+    from socialcredit.worlds_nbgrader import SandboxedExecute
+    assert SandboxedExecute(config=config).timeout == 60

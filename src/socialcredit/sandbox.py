@@ -54,8 +54,13 @@ _ETC = ("/etc/fonts", "/etc/localtime", "/etc/ld.so.cache", "/etc/ld.so.conf", "
         "/etc/alternatives", "/etc/mime.types", "/etc/matplotlibrc")
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 #: environment variables a grading kernel keeps (with their value in the grader); everything else is dropped
-_KEEP_ENV = ("LANG", "LC_ALL", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+_KEEP_ENV = ("LD_LIBRARY_PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
              "PYDEVD_DISABLE_FILE_VALIDATION", "SOCIALCREDIT_STUDENT", "TZ")
+
+
+def _package_dir():
+    import socialcredit
+    return Path(socialcredit.__file__).resolve().parent
 
 
 class SandboxUnavailable(RuntimeError):
@@ -231,12 +236,17 @@ class Sandbox:
 
     # the paths a Python kernel needs, read-only
     def _readonly(self):
-        import socialcredit
         paths = [p for p in _SYSTEM + _ETC if os.path.exists(p)]
         for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}:
             paths.append(os.path.realpath(p))
             paths.append(p)
-        paths.append(str(Path(socialcredit.__file__).resolve().parent))
+        # site-packages added by .pth files (the hub's users run a copy of the interpreter whose .pth file points
+        # at .venv's packages); never a plain folder of sys.path, which can be the course folder itself
+        for entry in sys.path:
+            if entry and ("site-packages" in entry or "dist-packages" in entry) and os.path.isdir(entry):
+                paths.append(entry)
+                paths.append(os.path.realpath(entry))
+        paths.append(str(_package_dir()))
         return paths
 
     def _worlds(self):
@@ -273,6 +283,9 @@ class Sandbox:
             "MPLBACKEND": "module://matplotlib_inline.backend_inline",
             "SOCIALCREDIT_DATA": str(cohort), "SOCIALCREDIT_CACHE": str(cache),
             "PYTHONDONTWRITEBYTECODE": "1", "JPY_SESSION_NAME": "submission",
+            # the course package the grader imported (bound read-only) is the one the kernel imports, even when the
+            # grader runs a checkout other than the installed one (PYTHONPATH=<checkout>/src)
+            "PYTHONPATH": str(_package_dir().parent),
         })
         env.setdefault("LANG", "C.UTF-8")
         return env
@@ -306,6 +319,8 @@ class Sandbox:
             self.events.extend(e for e in _cgroup_events(self.cgroups, self.limits) if e not in self.events)
             _cgroup_remove(self.cgroups)
             self.cgroups = {}
+        log = self.private / "kernel.log"
+        self.kernel_log = log.read_text(errors="replace")[-4000:] if log.is_file() else ""
         shutil.rmtree(self.private, ignore_errors=True)
 
 
@@ -331,7 +346,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self._on_sandbox:
             self._on_sandbox(sandbox)
         kw.pop("cwd", None)
-        kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        # the launcher (trusted, outside the sandbox) runs with the grader's environment, so that it imports this
+        # package as the grader does; bubblewrap then clears it for the kernel (--clearenv, kernel_env)
+        kw["env"] = dict(os.environ)
         # the kernel's own start-up chatter (connection info, warnings) goes to a log in its private folder
         kw["stdout"] = subprocess.DEVNULL
         kw["stderr"] = open(self._private / "kernel.log", "ab")  # noqa: SIM115 (the kernel process owns it)

@@ -95,7 +95,11 @@ class SandboxedExecute(StudentWorldExecute):
                     self._event(e)
             process = getattr(getattr(self.km, "provisioner", None), "process", None)
             code = process.poll() if process is not None else self._exit_code
-            if failed and not self._stopped and self._mode() != "off" and code != 0:
+            if failed and self._sandbox is not None and self._cell_index < 0:
+                log = [ln for ln in getattr(self._sandbox, "kernel_log", "").splitlines() if ln.strip()]
+                self._event("environment failure: the grading kernel did not start in the sandbox"
+                            + (f": {log[-1].strip()[:300]}" if log else ""))
+            elif failed and not self._stopped and self._mode() != "off" and code != 0:
                 # grading stopped on an error and nobody stopped the kernel: it ended by itself
                 cell = self.nb.cells[self._cell_index] if 0 <= self._cell_index < len(self.nb.cells) else None
                 how = (f"signal {-code}" if code < 0 else f"exit status {code}") if code is not None else "no exit status"
