@@ -224,3 +224,51 @@ def test_a_kernel_that_cannot_start_is_an_environment_failure(course):
     assert error is not None
     assert any(e.startswith("environment failure: the grading kernel did not start in the sandbox") for e in events), (
         events)
+
+
+def test_the_sandbox_shows_no_secret_of_the_grader_and_no_log_to_redirect(course, monkeypatch):
+    monkeypatch.setenv("SOCIALCREDIT_TEST_SECRET", "hunter2")
+    texts, events, error = run(course, """
+import os, sys, pathlib
+leaks = []
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        try:
+            leaks.append(open("/proc/" + pid + "/environ", "rb").read())
+        except OSError:
+            pass
+print("secret seen:", any(b"hunter2" in e for e in leaks))
+folder = pathlib.Path(sys.argv[sys.argv.index("-f") + 1]).parent
+print("connection folder:", sorted(p.name for p in folder.iterdir() if not p.name.startswith("kernel-")))
+print("grader's log visible:", (folder.parent / "kernel.log").exists())
+""", "print(1)")
+    assert error is None, error
+    assert "secret seen: False" in texts[0], texts[0]
+    assert "connection folder: ['kernel.json']" in texts[0], texts[0]
+    assert "grader's log visible: False" in texts[0], f"the kernel's log (which the grader reads) is reachable: {texts[0]}"
+
+
+def test_a_file_handed_in_beside_the_notebook_cannot_replace_the_kernel(course):
+    launcher = course / "autograded" / "alice" / "01-dossier" / "ipykernel_launcher.py"
+    launcher.write_text("raise SystemExit('a handed-in file ran instead of the kernel')\n")
+    try:
+        texts, events, error = run(course, "print('the real kernel')")
+    finally:
+        launcher.unlink()
+    assert error is None and texts[0] == "the real kernel\n", (error, texts, events)
+
+
+def test_display_updates_and_metadata_count_towards_the_output_cap(course):
+    texts, events, error = run(course, """
+from IPython.display import display
+h = display({"text/plain": "x"}, raw=True, display_id="d1")
+for _ in range(40):
+    h.update({"text/plain": "y" * 2**16}, raw=True)
+    display({"text/plain": "m"}, metadata={"pad": "z" * 2**16}, raw=True)
+""", output_mb=2)
+    assert any("printed more than 2 MB" in e for e in events), events
+
+
+def test_a_kernel_that_exits_cleanly_mid_notebook_is_named(course):
+    texts, events, error = run(course, "print('first')", "import os\nos._exit(0)", "print('never')")
+    assert any("the kernel died while running cell 2 (exit status 0)" in e for e in events), events

@@ -283,6 +283,8 @@ class Sandbox:
             "MPLBACKEND": "module://matplotlib_inline.backend_inline",
             "SOCIALCREDIT_DATA": str(cohort), "SOCIALCREDIT_CACHE": str(cache),
             "PYTHONDONTWRITEBYTECODE": "1", "JPY_SESSION_NAME": "submission",
+            # files handed in beside the notebook (an ipykernel_launcher.py) must not replace modules at start-up
+            "PYTHONSAFEPATH": "1",
             # the course package the grader imported (bound read-only) is the one the kernel imports, even when the
             # grader runs a checkout other than the installed one (PYTHONPATH=<checkout>/src)
             "PYTHONPATH": str(_package_dir().parent),
@@ -304,7 +306,7 @@ class Sandbox:
                 seen.add(p)
                 args += ["--ro-bind", p, p]
         args += ["--ro-bind", str(self.workdir), str(self.workdir),
-                 "--bind", str(self.private), str(self.private),
+                 "--bind", str(self.shared), str(self.shared),
                  # bubblewrap builds the tree on a tmpfs of its own: make it read-only, so only /tmp can be written
                  "--remount-ro", "/", "--chdir", str(self.workdir), "--clearenv"]
         for k, v in self.kernel_env(cohort, cache).items():
@@ -313,25 +315,71 @@ class Sandbox:
                 "cgroups": [str(g / "cgroup.procs") for g in {str(g): g for g in self.cgroups.values()}.values()]}
         return [sys.executable, "-m", "socialcredit.sandbox", json.dumps(spec), "--"] + args + list(kernel_cmd)
 
+    @property
+    def shared(self):
+        """The one folder of the grader's the kernel can write: its connection file and sockets."""
+        return self.private / "ipc"
+
     def finish(self):
-        """Collect the cgroup's verdicts into ``events``; remove the cgroup and the private folder."""
-        if self.cgroups:
-            self.events.extend(e for e in _cgroup_events(self.cgroups, self.limits) if e not in self.events)
-            _cgroup_remove(self.cgroups)
-            self.cgroups = {}
-        log = self.private / "kernel.log"
-        self.kernel_log = log.read_text(errors="replace")[-4000:] if log.is_file() else ""
-        shutil.rmtree(self.private, ignore_errors=True)
+        """Collect the cgroup's verdicts into ``events``; remove the cgroup and the private folder (always, even
+        when one step fails)."""
+        try:
+            if self.cgroups:
+                self.events.extend(e for e in _cgroup_events(self.cgroups, self.limits) if e not in self.events)
+            used = _folder_mb(self.shared)
+            if used > 1:
+                self.events.append(f"wrote {used:.0f} MB into its connection folder (outside its scratch space)")
+        finally:
+            try:
+                if self.cgroups:
+                    _cgroup_remove(self.cgroups)
+                    self.cgroups = {}
+                self.kernel_log = _tail(self.private / "kernel.log")
+            finally:
+                shutil.rmtree(self.private, ignore_errors=True)
+
+
+def _folder_mb(folder):
+    total = 0
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total / 2 ** 20
+
+
+def _tail(path, size=4000):
+    """The end of the kernel's log, read without following links (the log lives where the kernel cannot reach it;
+    this is a second line of defence)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return ""
+    try:
+        import stat
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        os.lseek(fd, max(0, os.fstat(fd).st_size - size), os.SEEK_SET)
+        return os.read(fd, size).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernel runs inside a :class:`Sandbox` and talks over Unix sockets."""
 
     def __init__(self, *, limits=None, on_sandbox=None, **kwargs):
+        # <private>/kernel.log is the grader's alone; <private>/ipc (the connection file and the sockets) is the
+        # only folder of the grader's that the sandbox sees
         self._private = Path(tempfile.mkdtemp(prefix="socialcredit-sandbox-"))
         os.chmod(self._private, 0o700)
-        super().__init__(transport="ipc", ip=str(self._private / "kernel"),
-                         connection_file=str(self._private / "kernel.json"), **kwargs)
+        (self._private / "ipc").mkdir(mode=0o700)
+        super().__init__(transport="ipc", ip=str(self._private / "ipc" / "kernel"),
+                         connection_file=str(self._private / "ipc" / "kernel.json"), **kwargs)
         self._limits = limits or Limits()
         self._on_sandbox = on_sandbox
 
@@ -376,7 +424,8 @@ def _enter(spec, argv):
             mine = sum(p.info["num_threads"] or 1 for p in psutil.process_iter(["uids", "num_threads"])
                        if p.info["uids"] and p.info["uids"].real == os.getuid())
             resource.setrlimit(resource.RLIMIT_NPROC, (mine + limits.processes, mine + limits.processes))
-    os.execv(argv[0], argv)
+    # bubblewrap itself (PID 1 of the sandbox, whose /proc/1/environ the kernel can read) gets no secrets
+    os.execve(argv[0], argv, {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
 
 
 if __name__ == "__main__":

@@ -99,10 +99,10 @@ class SandboxedExecute(StudentWorldExecute):
                 log = [ln for ln in getattr(self._sandbox, "kernel_log", "").splitlines() if ln.strip()]
                 self._event("environment failure: the grading kernel did not start in the sandbox"
                             + (f": {log[-1].strip()[:300]}" if log else ""))
-            elif failed and not self._stopped and self._mode() != "off" and code != 0:
+            elif failed and not self._stopped and self._mode() != "off" and code is not None:
                 # grading stopped on an error and nobody stopped the kernel: it ended by itself
                 cell = self.nb.cells[self._cell_index] if 0 <= self._cell_index < len(self.nb.cells) else None
-                how = (f"signal {-code}" if code < 0 else f"exit status {code}") if code is not None else "no exit status"
+                how = f"signal {-code}" if code < 0 else f"exit status {code}"
                 self._event(f"the kernel died while running {_cell_label(cell, self._cell_index)} ({how}): "
                             "the submission's code ended it (os._exit, a signal) or it crashed")
             EVENTS.setdefault(self._key(), [])
@@ -143,20 +143,17 @@ class SandboxedExecute(StudentWorldExecute):
             except OSError:
                 pass
 
-    def output(self, outs, msg, display_id, cell_index):
+    def process_message(self, msg, cell, cell_index):
+        """Every message of a cell counts towards the output cap (streams, displays and their updates, metadata,
+        errors, widget state), not only what is stored."""
         if self._stopped:
             return None
-        content = msg.get("content", {})
-        size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in (content.get("data") or {}).values())
-        size += sum(len(str(t)) for t in content.get("traceback", []) or [])
-        self._output_bytes += size
-        cap = self.output_mb * 2 ** 20
-        if self._output_bytes > cap:
-            cell = self.nb.cells[cell_index] if 0 <= cell_index < len(self.nb.cells) else None
-            where = _cell_label(cell, cell_index)
-            self._stop_kernel(f"stopped by the grading sandbox: it printed more than {self.output_mb} MB of output ({where})")
+        self._output_bytes += len(repr(msg.get("content", ""))) + sum(len(b) for b in msg.get("buffers") or [])
+        if self._output_bytes > self.output_mb * 2 ** 20:
+            self._stop_kernel(f"stopped by the grading sandbox: it printed more than {self.output_mb} MB of output "
+                              f"({_cell_label(cell, cell_index)})")
             return None
-        return super().output(outs, msg, display_id, cell_index)
+        return super().process_message(msg, cell, cell_index)
 
     async def _async_handle_timeout(self, timeout, cell=None):
         reply = await super()._async_handle_timeout(timeout, cell)
