@@ -101,7 +101,7 @@ NOT_DETECTABLE = {
     "c4_print_20mb": "print() in a loop: ordinary output",
     "c4_sleep_forever": "time.sleep(10**6): an ordinary call",
 }
-INCIDENTAL = {ts.ENVIRONMENT}  # what a self-guarding undetectable attack may show
+INCIDENTAL = {ts.ENVIRONMENT, ts.COURSE_PATH}  # what a self-guarding attack may show (its guard reads /proc/1/comm)
 
 
 def test_corpus_is_where_expected():
@@ -454,3 +454,9 @@ def test_summarise_a_real_attack():
     summary = summarise(scan_notebook(_answer_notebook(text)))
     assert summary.startswith("suspected tampering: ") and "sys.settrace (ex1_1_normalise_ids line " in summary
     assert "\n" not in summary
+
+
+def test_reading_the_grading_machine_through_proc_is_reported():
+    from socialcredit.tamper_scan import scan_source
+    found = scan_source('leak = open("/proc/1/environ", "rb").read()', "ex1_1")
+    assert [f.technique for f in found] == ["course file path"], found

@@ -194,7 +194,9 @@ IPYTHON_EVENTS = {"pre_run_cell", "post_run_cell", "pre_execute", "post_execute"
 
 # Fragments of the course's private paths; a string literal that contains one is reported.
 COURSE_PATH_FRAGMENTS = ("gradebook.db", "solutions/", "/autograded/", "/submitted/", "instructors/",
-                         "release/")
+                         "release/",
+                         # the grading machine seen from the sandbox: other processes, the kernel's own folders
+                         "/proc/", "socialcredit-sandbox", "kernel.json", "kernel.log")
 
 # Libraries the tests use: assigning to one of their attributes (`np.isclose = ...`) is reported.
 # Their configuration objects are set by honest code and are not: `pd.options.display.max_rows = 20`.
