@@ -43,8 +43,8 @@ KNOWN_GAPS = {
     ("c2_sys_modules_kernel_patch", "earns"): "the kernel's do_execute patched: needs trusted verdicts",
     ("c3_always_equal_results", "earns"): "results equal to everything pass Exercise 1.1's tests: needs trusted "
                                           "verdicts (comparisons in the grader's own process)",
-    ("c4_disk_1gb", "reported"): "filling the 256 MB scratch space ends in the student's own 'No space left' error "
-                                 "inside the sandbox; nothing outside it sees the attempt",
+    # c4_disk_1gb (filling the 256 MB scratch ends in the student's own "No space left" error) is named only
+    # because its own guard reads /proc/1/comm, which the tamper scan reports: the disk use itself is not seen.
     ("c4_memory_2gb", "reported"): "2 GB is within the 3 GB limit: allowed use, indistinguishable from heavy honest "
                                    "code",
     ("c5_copy_classmate_output", "reported"): "numbers copied from a classmate's output are plain code; they earn "
