@@ -10,7 +10,6 @@ import os
 import shutil
 import sys
 
-import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from traitlets.config import Config
