@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -150,6 +151,32 @@ def test_memory_past_the_limit_stops_the_kernel_and_says_so(course):
     assert any("memory" in e for e in events) or "MemoryError" in texts[0], events
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="memory peaks are read from the memory cgroup (grading as root)")
+def test_heavy_memory_use_within_the_limit_is_named(course):
+    texts, events, error = run(course, "import numpy as np\na = np.ones(300 * 2**20 // 8)\na[:] = 2\nprint('300 MB ok')",
+                               memory_mb=1024, report_memory_mb=200)
+    assert error is None and "300 MB ok" in texts[0], (error, texts)
+    assert any("MB of memory at its peak" in e and "reported above 200 MB" in e for e in events), (
+        f"a kernel peaking near 300 MB with report_memory_mb=200 should be named in the events: {events}")
+    texts, events, error = run(course, "print('small')", memory_mb=1024, report_memory_mb=200)
+    assert not any("at its peak" in e for e in events), f"a small kernel was named for its memory: {events}"
+
+
+def test_filling_the_connection_folder_stops_the_kernel_and_says_so(course):
+    """The connection folder (the kernel's sockets) is the one writable place outside the size-limited /tmp."""
+    texts, events, error = run(course, """
+import os, sys, time
+folder = os.path.dirname(sys.argv[sys.argv.index("-f") + 1])
+for i in range(8):
+    with open(os.path.join(folder, f"hoard{i}"), "wb") as f:
+        f.write(b"x" * 2**23)
+time.sleep(5)
+print("kept 64 MB")
+""", scratch_mb=32)
+    assert error is not None and "kept 64 MB" not in texts[0], f"the kernel should have been stopped: {texts}"
+    assert any("wrote more than 32 MB into its connection folder" in e for e in events), events
+
+
 def test_a_fork_bomb_is_contained_and_named(course):
     texts, events, error = run(course, """
 import os, time
@@ -165,6 +192,84 @@ except OSError as e:
 """, processes=32, timeout=30)
     assert "fork refused after" in texts[0], texts
     assert int(texts[0].split("after")[1].split()[0]) < 32, texts[0]
+
+
+_BUSY_GRADER = r"""
+import json, os, shutil, sys, tempfile, threading, time
+from pathlib import Path
+from nbformat.v4 import new_code_cell, new_notebook
+from traitlets.config import Config
+from socialcredit.worlds_nbgrader import EVENTS, SandboxedExecute
+
+root = Path(sys.argv[1])
+stop = threading.Event()
+def busy():  # once the kernel runs, the grader's user starts 150 threads more (other kernels, Dask's pools)
+    time.sleep(1.5)
+    for _ in range(150):
+        threading.Thread(target=stop.wait, daemon=True).start()
+threading.Thread(target=busy, daemon=True).start()
+nb = new_notebook(cells=[new_code_cell(c) for c in (
+    "import time; time.sleep(4)",
+    "import threading\nts = [threading.Thread(target=lambda: None) for _ in range(8)]\n"
+    "[t.start() for t in ts]; [t.join() for t in ts]; print('threads ok')",
+    "import os, time\nchildren = 0\ntry:\n    for _ in range(500):\n        if os.fork() == 0:\n"
+    "            time.sleep(60)\n            os._exit(0)\n        children += 1\n"
+    "except OSError as e:\n    print('fork refused after', children)")])
+nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+config = Config()
+config.SandboxedExecute.timeout = 30
+config.SandboxedExecute.processes = 32
+work = root / "autograded" / "alice" / "01-dossier"
+try:
+    SandboxedExecute(config=config).preprocess(
+        nb, {"metadata": {"path": str(work)}, "nbgrader": {"student": "alice", "assignment": "01-dossier"}})
+except Exception as exc:
+    print("grading stopped:", type(exc).__name__, exc)
+stop.set()
+print(json.dumps({"outputs": [[o.get("text") or o.get("evalue") for o in c.get("outputs", [])] for c in nb.cells],
+                  "events": EVENTS.get(("alice", "01-dossier"), [])}))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"),
+                    reason="runs the grader as another user (nobody) through runuser, which needs root")
+def test_a_grader_that_is_not_root_keeps_each_kernels_process_room_while_it_gets_busier():
+    """Without cgroups (a grader that is not root) the process limit is RLIMIT_NPROC. Set before the sandbox,
+    it counted every thread of the grading user: a kernel's own threads were refused once the grader started
+    other kernels (test_hub's autograde crashed with exit status 134). Set inside the sandbox's user namespace,
+    it counts the kernel's processes only, and still stops a fork bomb."""
+    sys.path.insert(0, str(REPO / "deploy" / "hub"))
+    import hubctl
+    env_dir = hubctl.ensure_user_env()
+    import tempfile
+    root = Path(tempfile.mkdtemp(prefix="busy-grader-"))  # not pytest's tmp_path: its parents are closed to others
+    try:
+        _grade_as_nobody(root, env_dir)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _grade_as_nobody(root, env_dir):
+    import json
+    import subprocess
+    shutil.copytree(REPO / "datasets", root / "datasets")
+    (root / "autograded" / "alice" / "01-dossier").mkdir(parents=True)
+    (root / "home").mkdir()
+    (root / "grade.py").write_text(_BUSY_GRADER)
+    subprocess.run(["chown", "-R", "nobody", str(root)], check=True)
+    root.chmod(0o755)
+    env = {"PATH": f"{env_dir / 'bin'}:/usr/bin:/bin", "HOME": str(root / "home"), "LANG": "C.UTF-8",
+           "LD_LIBRARY_PATH": str(env_dir / "lib"), "PYTHONPATH": str(REPO / "src")}
+    r = subprocess.run([shutil.which("runuser"), "-u", "nobody", "--", str(env_dir / "bin" / "python"), str(root / "grade.py"),
+                        str(root)], env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip(), f"the grader as nobody failed:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    outputs = got["outputs"]
+    assert outputs[1] == ["threads ok\n"], (f"the kernel could not start 8 threads once its grader got busier: "
+                                            f"{outputs}, events {got['events']}\n{r.stdout[-2000:]}")
+    fork_text = "".join(t for t in outputs[2] if t)  # print() may reach the notebook as several stream outputs
+    assert fork_text.startswith("fork refused after"), f"the fork bomb was not stopped: {outputs}"
+    assert int(fork_text.split("after")[1].split()[0]) < 32, outputs[2]
 
 
 def test_printing_past_the_output_cap_stops_the_kernel_and_says_so(course):
@@ -271,3 +376,46 @@ for _ in range(40):
 def test_a_kernel_that_exits_cleanly_mid_notebook_is_named(course):
     texts, events, error = run(course, "print('first')", "import os\nos._exit(0)", "print('never')")
     assert any("the kernel died while running cell 2 (exit status 0)" in e for e in events), events
+
+
+def test_grading_notes_do_not_pile_up_in_a_long_running_process():
+    """formgrader's server grades with nobody reading EVENTS and SCANS: the oldest entries go."""
+    from socialcredit import worlds_nbgrader as wn
+    table = {}
+    for i in range(wn._KEEP + 50):
+        wn._remember(table, (f"s{i}", "01-dossier"), f"note {i}")
+    assert len(table) == wn._KEEP, len(table)
+    assert ("s0", "01-dossier") not in table and table[(f"s{wn._KEEP + 49}", "01-dossier")] == f"note {wn._KEEP + 49}"
+
+
+@pytest.mark.parametrize("release, inside", [("6.18.44-fc-v973", True), ("5.14.0-70.el9.x86_64", True),
+                                             ("5.10.0-28-amd64", False), ("4.19.0", False), ("unknown", False)])
+def test_the_process_limit_goes_inside_the_sandbox_only_where_linux_counts_it_per_namespace(release, inside):
+    from socialcredit.sandbox import _nproc_per_namespace
+    assert _nproc_per_namespace(release) is inside, release
+
+
+@pytest.mark.parametrize("kernel_cmd, shim", [
+    (["/opt/env/bin/python3.11", "-m", "ipykernel_launcher", "-f", "k.json"], True),
+    (["/usr/bin/env", "python", "-m", "ipykernel_launcher", "-f", "k.json"], False),  # not a Python: limit outside
+])
+def test_a_grader_that_is_not_root_sets_the_process_limit_where_it_counts_the_kernel_only(
+        course, monkeypatch, tmp_path, kernel_cmd, shim):
+    import json
+    from socialcredit import sandbox
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(sandbox, "_nproc_per_namespace", lambda release=None: True)
+    box = sandbox.Sandbox(workdir=course / "autograded" / "alice" / "01-dossier", env={"SOCIALCREDIT_STUDENT": "alice"},
+                          limits=sandbox.Limits(processes=40), private=tmp_path)
+    assert box.cgroups == {}, "a grader that is not root makes no cgroups"
+    argv = box.wrap(kernel_cmd)
+    spec = json.loads(argv[3])
+    tail = argv[-len(kernel_cmd):]
+    assert tail == kernel_cmd, argv
+    if shim:
+        assert spec.get("nproc_inside") is True, spec
+        assert argv[-len(kernel_cmd) - 6:-len(kernel_cmd)] == [kernel_cmd[0], "-I", "-S", "-c", sandbox._NPROC_SHIM,
+                                                                 "40"], argv
+    else:
+        assert not spec.get("nproc_inside"), spec
+        assert sandbox._NPROC_SHIM not in argv, argv

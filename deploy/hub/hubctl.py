@@ -176,9 +176,19 @@ def _runs_for_users(python, code="import socialcredit, nbgrader, jupyterhub.sing
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
     if str(python).startswith(str(USER_ENV)):
         env["LD_LIBRARY_PATH"] = str(USER_ENV / "lib")
-    r = subprocess.run([_runuser(), "-u", STUDENTS[0], "--", str(python), "-c", code], cwd="/",
+    r = subprocess.run([_runuser(), "-u", _probe_user(), "--", str(python), "-c", code], cwd="/",
                        env=env, capture_output=True, text=True)
     return r.returncode == 0
+
+
+def _probe_user():
+    """Who tries .venv's Python for the users: the first student once ensure_users made the accounts, else nobody
+    (like every hub user, an account without root's rights)."""
+    try:
+        pwd.getpwnam(STUDENTS[0])
+        return STUDENTS[0]
+    except KeyError:
+        return "nobody"
 
 
 def _link_or_copy(src, dst):
@@ -247,7 +257,7 @@ def ensure_user_env():
     if not _runs_for_users(python):
         _USERS_ENV = None
         raise HubError(f"{python} (the users' copy of .venv's Python) cannot import the course's packages as "
-                       f"{STUDENTS[0]}; remove {USER_ENV} and try again, or rebuild .venv from a Python every user "
+                       f"{_probe_user()}; remove {USER_ENV} and try again, or rebuild .venv from a Python every user "
                        f"can run (rm -rf .venv; make env PYTHON=/usr/bin/python{ver})")
     return USER_ENV
 

@@ -19,7 +19,9 @@ listed does not exist for the student's code:
   The kernel talks to the grader over Unix sockets in a private folder (ZeroMQ's ``ipc`` transport).
 - **Processes:** its own PID namespace; killing the sandbox kills everything it started. At most ``processes``
   processes (a ``pids`` cgroup when the grader may create one, as root on Linux; else ``RLIMIT_NPROC``, which
-  Linux does not enforce for root).
+  Linux does not enforce for root). ``RLIMIT_NPROC`` is set inside the sandbox's user namespace, where Linux 5.14
+  and later count only the sandbox's processes; on older kernels it counts every process of the grading user, so
+  the limit leaves room for what that user already runs.
 - **Memory:** at most ``memory_mb`` (a ``memory`` cgroup when possible; else ``RLIMIT_AS`` at twice that, since
   address space is larger than memory used).
 - **Files written:** each at most ``file_mb`` (``RLIMIT_FSIZE``), all together at most ``scratch_mb``.
@@ -38,10 +40,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -74,6 +79,9 @@ class Limits:
     scratch_mb: int = 256
     file_mb: int = 128
     output_mb: int = 8
+    #: a kernel whose memory peaks above this is named, though it stays within memory_mb (cgroups only): the
+    #: lessons' solutions need under 500 MB, so twice that is worth an instructor's look
+    report_memory_mb: int = 1024
 
     def __post_init__(self):
         for name, value in asdict(self).items():
@@ -181,6 +189,8 @@ def _cgroup_events(groups, limits):
         pids = dict(ln.split() for ln in _read(groups["v2"] / "pids.events").splitlines() if ln.strip())
         if int(mem.get("oom_kill", 0)) or int(mem.get("max", 0)):
             events.append(f"stopped by the grading sandbox: it used more than its {limits.memory_mb} MB of memory")
+        else:
+            events.extend(_peak_event(_read(groups["v2"] / "memory.peak"), limits))
         if int(pids.get("max", 0)):
             events.append(f"the grading sandbox refused it more than {limits.processes} processes at once")
         return events
@@ -188,11 +198,25 @@ def _cgroup_events(groups, limits):
         oom = dict(ln.split() for ln in _read(groups["memory"] / "memory.oom_control").splitlines() if ln.strip())
         if int(oom.get("oom_kill", 0) or 0) or int(_read(groups["memory"] / "memory.failcnt") or 0):
             events.append(f"stopped by the grading sandbox: it used more than its {limits.memory_mb} MB of memory")
+        else:
+            events.extend(_peak_event(_read(groups["memory"] / "memory.max_usage_in_bytes"), limits))
     if "pids" in groups:
         pids = dict(ln.split() for ln in _read(groups["pids"] / "pids.events").splitlines() if ln.strip())
         if int(pids.get("max", 0) or 0):
             events.append(f"the grading sandbox refused it more than {limits.processes} processes at once")
     return events
+
+
+def _peak_event(text, limits):
+    """[an event naming a memory peak above limits.report_memory_mb], or [] (also when the kernel reports none)."""
+    try:
+        peak_mb = int(text.strip()) / 2 ** 20
+    except ValueError:
+        return []
+    if peak_mb <= limits.report_memory_mb:
+        return []
+    return [f"used {peak_mb:,.0f} MB of memory at its peak (allowed: {limits.memory_mb} MB; reported above "
+            f"{limits.report_memory_mb} MB, as the lessons need under 500 MB)"]
 
 
 def _cgroup_remove(groups):
@@ -253,26 +277,14 @@ class Sandbox:
         """(cohort folder, the student's world folder or None): drawn here, by the grader, before the kernel runs,
         so that the kernel only ever reads them."""
         from . import data
-        saved = {k: os.environ.get(k) for k in (data.ENV_VAR, data.STUDENT_VAR, data.CACHE_VAR)}
-        try:
-            for k in saved:
-                if k in self.env:
-                    os.environ[k] = self.env[k]
-            old = os.getcwd()
-            os.chdir(self.workdir)
-            try:
-                cohort = data.cohort_dir().resolve()
-                student = self.env.get(data.STUDENT_VAR, "").strip() or None
-                world = Path(data._world_dir(cohort, student)).resolve()
-                cache = data.cache_root()
-            finally:
-                os.chdir(old)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        # the kernel's environment and folder, without changing the grader's own (formgrader grades in a server
+        # process whose other threads must not see them change)
+        environ = {**os.environ, **{k: self.env[k] for k in (data.ENV_VAR, data.STUDENT_VAR, data.CACHE_VAR)
+                                    if k in self.env}}
+        cohort = data.cohort_dir(environ=environ, cwd=self.workdir).resolve()
+        student = (self.env.get(data.STUDENT_VAR) or "").strip() or None
+        cache = data.cache_root(environ=environ)
+        world = Path(data._world_dir(cohort, student, cache)).resolve()
         return cohort, (world if world != cohort else None), cache
 
     def kernel_env(self, cohort, cache):
@@ -313,7 +325,15 @@ class Sandbox:
             args += ["--setenv", k, v]
         spec = {"limits": asdict(self.limits),
                 "cgroups": [str(g / "cgroup.procs") for g in {str(g): g for g in self.cgroups.values()}.values()]}
-        return [sys.executable, "-m", "socialcredit.sandbox", json.dumps(spec), "--"] + args + list(kernel_cmd)
+        kernel_cmd = list(kernel_cmd)
+        if (not self.cgroups and os.geteuid() != 0 and _nproc_per_namespace()
+                and re.fullmatch(r"python[0-9.]*", os.path.basename(kernel_cmd[0]))):
+            # no pids cgroup: the process limit is set inside the sandbox's user namespace, where it counts the
+            # sandbox's own processes only (see _enter), by the kernel's Python before it becomes the kernel (a
+            # kernel started through another program keeps the limit set outside)
+            spec["nproc_inside"] = True
+            kernel_cmd = [kernel_cmd[0], "-I", "-S", "-c", _NPROC_SHIM, str(self.limits.processes)] + kernel_cmd
+        return [sys.executable, "-m", "socialcredit.sandbox", json.dumps(spec), "--"] + args + kernel_cmd
 
     @property
     def shared(self):
@@ -400,10 +420,47 @@ class SandboxedKernelManager(AsyncKernelManager):
         # the kernel's own start-up chatter (connection info, warnings) goes to a log in its private folder
         kw["stdout"] = subprocess.DEVNULL
         kw["stderr"] = open(self._private / "kernel.log", "ab")  # noqa: SIM115 (the kernel process owns it)
+        self._sandbox = sandbox
         return sandbox.wrap(kernel_cmd), kw
+
+    async def _async_post_start_kernel(self, **kw):
+        await super()._async_post_start_kernel(**kw)
+        # the connection folder must stay writable for the kernel's sockets, so it is the one place outside the
+        # size-limited /tmp where the kernel could store data: watch it, and stop the kernel past scratch_mb
+        process = getattr(self.provisioner, "process", None)
+        if process is not None and getattr(self, "_sandbox", None) is not None:
+            threading.Thread(target=_watch_connection_folder, args=(self._sandbox, process), daemon=True,
+                             name="socialcredit-sandbox-watch").start()
+
+
+def _watch_connection_folder(sandbox, process, every=0.25):
+    """(thread) Stop the sandbox when its connection folder holds more than the scratch allowance; ends with it."""
+    while process.poll() is None:
+        time.sleep(every)
+        if _folder_mb(sandbox.shared) > sandbox.limits.scratch_mb:
+            sandbox.events.append(f"stopped by the grading sandbox: it wrote more than {sandbox.limits.scratch_mb} MB "
+                                  "into its connection folder")
+            try:
+                process.kill()
+            except OSError:
+                pass
+            return
 
 
 # ---------------------------------------------------------------------- the launcher (outside the sandbox)
+
+#: (run by the kernel's Python inside the sandbox, before the kernel) the process limit, then the kernel itself
+_NPROC_SHIM = ("import os, resource, sys; n = int(sys.argv[1]); resource.setrlimit(resource.RLIMIT_NPROC, (n, n)); "
+               "os.execv(sys.argv[2], sys.argv[2:])")
+
+
+def _nproc_per_namespace(release=None):
+    """Whether this Linux counts RLIMIT_NPROC per user namespace (5.14 and later): then a limit set inside the
+    sandbox (a user namespace of its own) counts the sandbox's processes only. Before, it counted every process
+    and thread of the grading user, so a grader busy with other kernels could hit it."""
+    m = re.match(r"(\d+)\.(\d+)", release if release is not None else os.uname().release)
+    return bool(m) and (int(m[1]), int(m[2])) >= (5, 14)
+
 
 def _enter(spec, argv):
     """Apply resource limits and join the cgroups, then become bubblewrap (run as ``python -m
@@ -418,7 +475,9 @@ def _enter(spec, argv):
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if not spec.get("cgroups"):
         resource.setrlimit(resource.RLIMIT_AS, (2 * limits.memory_mb * mb, 2 * limits.memory_mb * mb))
-        if os.geteuid() != 0:
+        # (spec["nproc_inside"]: the limit is set inside, and must not be set here: a user namespace's creator's
+        # RLIMIT_NPROC also caps every process of the user, the grader's other kernels included)
+        if os.geteuid() != 0 and not spec.get("nproc_inside"):
             import psutil
             # RLIMIT_NPROC counts every thread of this user: leave room for what they already run
             mine = sum(p.info["num_threads"] or 1 for p in psutil.process_iter(["uids", "num_threads"])
