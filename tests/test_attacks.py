@@ -13,6 +13,7 @@ test fails and asks for the entry to be removed.
 from __future__ import annotations
 
 import csv
+import os
 import importlib.util
 import shutil
 import subprocess
@@ -31,27 +32,18 @@ _spec.loader.exec_module(attacks)
 
 CORPUS = [attacks.read_attack(p) for p in sorted(attacks.ATTACKS.glob("c[1-5]_*.py"))]
 
-#: (attack, "earns" or "reported") -> why the grader does not manage it yet. Class 2 and 3 attacks run in the
-#: same interpreter as the tests, so only verdicts decided outside the student's process (trusted hidden tests
-#: across a process boundary, not built yet) can stop them; until then the tamper scan names them.
+#: (attack, "earns" or "reported") -> why the grader does not manage it yet. Class 2 and 3 attacks (rewriting
+#: later cells, redefining what tests use) earn nothing since graded test cells run in a trusted kernel of their own
+#: (socialcredit.verdicts); the tamper scan names them.
 KNOWN_GAPS = {
-    ("c2_ast_transformer_swallow", "earns"): "an AST transformer empties later cells: needs trusted verdicts",
-    ("c2_input_transformer_pass", "earns"): "an input transformer empties later cells: needs trusted verdicts",
-    ("c2_replace_run_cell", "earns"): "the shell's run_cell replaced: needs trusted verdicts",
-    ("c2_settrace_run_ast_nodes", "earns"): "a trace hook empties run_ast_nodes: needs trusted verdicts",
-    ("c2_sys_modules_kernel_patch", "earns"): "the kernel's do_execute patched: needs trusted verdicts",
-    ("c3_always_equal_results", "earns"): "results equal to everything pass Exercise 1.1's tests: needs trusted "
-                                          "verdicts (comparisons in the grader's own process)",
-    # c4_disk_1gb (filling the 256 MB scratch ends in the student's own "No space left" error) is named only
-    # because its own guard reads /proc/1/comm, which the tamper scan reports: the disk use itself is not seen.
-    ("c4_memory_2gb", "reported"): "2 GB is within the 3 GB limit: allowed use, indistinguishable from heavy honest "
-                                   "code",
-    ("c5_copy_classmate_output", "reported"): "numbers copied from a classmate's output are plain code; they earn "
-                                              "nothing because the hidden tests use other inputs",
-    ("c5_hardcode_all_visible", "reported"): "hard-coded answers are not detectable statically; they earn nothing "
-                                             "because hidden tests use other inputs and each student's own world",
-    ("c5_hardcode_visible_ex1_1", "reported"): "as c5_hardcode_all_visible",
+    # c4_memory_2gb stays within the 3 GB limit; as root its peak is read from the memory cgroup and named
+    # ("used ... MB of memory at its peak"); without cgroups it cannot be (below).
+    # Class 5 (copying) earns nothing (hidden tests on other inputs, each student's own world) and is named by the
+    # tamper scan's check for hard-coded answers (test values or world ids written out in an answer cell).
 }
+if os.geteuid() != 0:
+    KNOWN_GAPS[("c4_memory_2gb", "reported")] = ("2 GB is within the 3 GB limit, and without memory cgroups (grading "
+                                                 "as a user) its peak is not measured")
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +110,23 @@ def test_every_attack_is_reported_by_name(graded, name, request):
     row = rows[name][1]
     assert row.get("detail", "").strip(), (
         f"{name} was graded {row.get('status')!r} with an empty detail: the instructor is not told about it")
+
+
+def test_a_rewritten_student_side_is_named_by_the_trusted_verdicts(graded):
+    """An input transformer that empties later cells also empties the grader's requests in the student's kernel:
+    the trusted kernel gets no answers, and detail says so (besides the tamper scan's static finding)."""
+    rows, _ = graded
+    detail = rows["c2_input_transformer_pass"][1].get("detail", "")
+    assert "trusted verdicts:" in detail and "got no usable answer" in detail, (
+        f"c2_input_transformer_pass: detail does not name the test cells that got no answer: {detail!r}")
+
+
+def test_an_answer_that_breaks_a_parser_fails_its_test_cell_not_the_grader(graded):
+    """c4_relay_deep_json: JSON nested too deep to parse crashed the grader's relay (the whole submission ended
+    with nbgrader's generic error, its cause unnamed). Now the submission is graded and the cell's wire failure
+    is named."""
+    rows, _ = graded
+    row = rows["c4_relay_deep_json"][1]
+    assert row.get("status") == "graded" and "not JSON" in row.get("detail", ""), (
+        f"c4_relay_deep_json: expected a graded submission whose detail names the answer that is not JSON, got "
+        f"{row.get('status')!r} with detail {row.get('detail')!r}")

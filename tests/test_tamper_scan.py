@@ -86,6 +86,7 @@ EXPECTED = {
     "c4_fork_bomb": {ts.FORK},
     "c4_fork_sleepers": {ts.FORK, ts.KILL},
     "c4_kill_kernel_late": {ts.KILL, ts.EVENT_CALLBACK},
+    "c4_relay_deep_json": {ts.WIRE_MESSAGE},
     "c4_sleep_ignoring_interrupt": {ts.SIGNAL_HANDLER},
 }
 
@@ -126,8 +127,9 @@ def test_attack_is_reported(path):
 
 
 @pytest.mark.parametrize("path", COPYING_FILES, ids=lambda p: p.stem)
-def test_copying_is_plain_code(path):
-    """Class 5 (hard-coded answers, copied numbers) is ordinary Python: hidden tests catch it, not this scan."""
+def test_copying_is_not_tampering(path):
+    """Class 5 (hard-coded answers, copied numbers) uses no machinery: alone in a cell, without the notebook's
+    tests to compare with, nothing is reported (the check for hard-coded answers is in section 5)."""
     text = path.read_text()
     # c5_hardcode_all_visible fills several answer cells; all of it in one cell is the same code.
     assert scan_notebook(_answer_notebook(text)) == []
@@ -307,6 +309,10 @@ POSITIVE = [
     ("p = f'{root}/submitted/{x}'", ts.COURSE_PATH),
     ("p = Path('instructors/notes.md')", ts.COURSE_PATH),
     ("p = '../release/01-dossier'", ts.COURSE_PATH),
+    # the trusted grader's own protocol (socialcredit.wire), spoken from student code
+    ("input('\\x1esocialcredit-verdict:' + '[]')", ts.WIRE_MESSAGE),
+    ("PREFIX = chr(30) + 'socialcredit-verdict:'", ts.WIRE_MESSAGE),
+    ("sep = '\\x1e'", ts.WIRE_MESSAGE),
     ("import glob\nfiles = glob.glob('../../*/x.ipynb')", ts.DIRECTORY_LISTING),
     ("import os\nfor d, _, fs in os.walk('..'):\n    pass", ts.DIRECTORY_LISTING),
     ("import os\nnames = os.listdir('../..')", ts.DIRECTORY_LISTING),
@@ -460,3 +466,206 @@ def test_reading_the_grading_machine_through_proc_is_reported():
     from socialcredit.tamper_scan import scan_source
     found = scan_source('leak = open("/proc/1/environ", "rb").read()', "ex1_1")
     assert [f.technique for f in found] == ["course file path"], found
+
+
+# --- 5. Hard-coded answers (class 5) ---------------------------------------------------------------------------
+
+LESSON_1 = "01-dossier"
+TEST_META = {"nbgrader": {"grade": True, "locked": True, "solution": False, "grade_id": "ex_tests", "points": 1,
+                          "schema_version": 3}}
+EX_META = {"nbgrader": {"solution": True, "grade": False, "locked": False, "grade_id": "ex", "schema_version": 3}}
+
+
+@lru_cache(maxsize=None)
+def _attack_script():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("attack_script", REPO / "scripts" / "attacks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@lru_cache(maxsize=None)
+def _lesson(folder: str, lesson: str):
+    return nbformat.read(REPO / folder / lesson / f"{lesson}.ipynb", as_version=4)
+
+
+@lru_cache(maxsize=None)
+def _world():
+    return ts.world_values(REPO / "datasets")
+
+
+def _as_graded(submission, lesson=LESSON_1):
+    """The submission as autograde's Execute sees it: test cells restored from the source, hidden tests included."""
+    source = {c.metadata["nbgrader"]["grade_id"]: c.source for c in _lesson("solutions", lesson).cells
+              if c.get("metadata", {}).get("nbgrader", {}).get("grade")}
+    nb = nbformat.from_dict(submission)
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            cell.source = source[meta["grade_id"]]
+    assert "BEGIN HIDDEN TESTS" in "".join(c.source for c in nb.cells)
+    return nb
+
+
+def _hard_coded(nb, **extra):
+    return [f for f in scan_notebook(nb, **extra) if f.technique == ts.HARD_CODED]
+
+
+@pytest.mark.parametrize("path", COPYING_FILES, ids=lambda p: p.stem)
+def test_hard_coded_answers_are_reported(path):
+    """Each copying attack, submitted as scripts/attacks.py submits it, is named in Exercise 1.1's cell: with or
+    without the release and the world, on the release's visible tests and on the graded notebook."""
+    script = _attack_script()
+    release = _lesson("lessons", LESSON_1)
+    submission = script.with_attack(release, script.read_attack(path)["sections"])
+    for nb in (submission, _as_graded(submission)):
+        for extra in ({}, {"release": release}, {"release": release, "world": _world()}):
+            found = _hard_coded(nb, **extra)
+            assert any(f.cell == ANSWER_CELL for f in found), (path.stem, sorted(extra))
+            assert all(len(f.evidence) <= ts.EVIDENCE_WIDTH for f in found)
+            assert f"hard-coded answers ({ANSWER_CELL} line " in summarise(scan_notebook(nb, **extra))
+    if path.stem == "c5_hardcode_all_visible":  # the exercises whose visible tests show ids, dates, 1.25
+        cells = {f.cell for f in _hard_coded(submission, release=release)}
+        assert {"ex1_1_normalise_ids", "ex1_3_drop_duplicates", "ex1_4_count_incidents",
+                "ex1_11_blocked_per_listed"} <= cells, cells
+
+
+def test_values_of_the_world_are_reported_without_the_tests():
+    """Police ids read off a classmate's output, in a notebook whose test cells are gone: only the world's values
+    name them."""
+    script = _attack_script()
+    release = _lesson("lessons", LESSON_1)
+    submission = script.with_attack(release, script.read_attack(ATTACKS / "c5_copy_classmate_output.py")["sections"])
+    submission.cells = [c for c in submission.cells if not c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    assert _hard_coded(submission) == []
+    found = _hard_coded(submission, world=_world())
+    assert found and found[0].cell == ANSWER_CELL and "LP000016" in found[0].evidence
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+def test_course_notebooks_hold_no_hard_coded_answers(path):
+    """The instructor's answers and the release, with the release and the world given, are not reported, and
+    the scan stays well under a second a notebook."""
+    import time
+    nb = nbformat.read(path, as_version=4)
+    lesson = path.parent.name
+    world = _world()
+    started = time.perf_counter()
+    assert scan_notebook(nb, release=_lesson("lessons", lesson), world=world) == []
+    assert time.perf_counter() - started < 1.0
+
+
+BANK_LESSONS = sorted(p.stem for p in (REPO / "tests" / "banks").glob("*.toml"))
+
+
+@pytest.mark.parametrize("lesson", BANK_LESSONS)
+def test_bank_alternatives_hold_no_hard_coded_answers(lesson):
+    """Every alternative answer of the banks (tests/banks/*.toml) in its cell of the solution notebook is not
+    reported, with or without the release and the world. Each entry is checked as scan_notebook checks that
+    one answer cell (the rest of the notebook is the solution, clean above); misconceptions are counted only."""
+    import sys
+    sys.path.insert(0, str(REPO / "tests"))
+    from harness import load_bank
+    solution = _lesson("solutions", lesson)
+    checks = [ts._CopyingCheck(solution), ts._CopyingCheck(solution, _lesson("lessons", lesson), _world())]
+    flagged = {"alternative": [], "misconception": []}
+    bank = load_bank(lesson)
+    for entry in bank:
+        if any(check.findings(entry["code"], entry["cell"]) for check in checks):
+            flagged[entry["kind"]].append(entry["name"])
+    print(f"{lesson}: misconceptions reported {len(flagged['misconception'])} of "
+          f"{sum(e['kind'] == 'misconception' for e in bank)}")
+    assert flagged["alternative"] == []
+
+
+SMALL_TESTS = ('cases = [(pd.Series(["ab-1234"]), ["AB-001234"]), (pd.Series(["xy-0042"]), ["XY-000042"])]\n'
+               'assert f(pd.Series([7.125])).tolist() == [3.1416]\n'
+               'assert set(g(t).columns) == {"base_rate", "selection_rate"}\n'
+               '### BEGIN HIDDEN TESTS\nassert f(pd.Series(["zz-9999"])).tolist() == ["ZZ-009999"]\n'
+               '### END HIDDEN TESTS\n')
+
+
+def _small_notebook(answer: str, *, markdown: str = "Exercise.", tests: str = SMALL_TESTS):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(markdown),
+                nbformat.v4.new_code_cell(answer, metadata=EX_META),
+                nbformat.v4.new_code_cell(tests, metadata=TEST_META)]
+    return nb
+
+
+@pytest.mark.parametrize("answer", [
+    'def f(raw):\n    return raw.map({"ab-1234": "AB-001234", "xy-0042": "XY-000042"})',  # inputs to outputs
+    'def f(raw):\n    if raw[0] == 7.125:\n        return [3.1416]\n    return ["XY-000042"]',  # number and id
+])
+def test_test_values_in_an_answer_are_reported(answer):
+    found = _hard_coded(_small_notebook(answer))
+    assert found and {f.cell for f in found} == {"ex"} and found[0].technique == "hard-coded answers"
+
+
+@pytest.mark.parametrize("answer", [
+    'def f(raw):\n    return raw.fillna("AB-001234")',  # one value: not several
+    'def g(t):\n    return pd.DataFrame({"base_rate": [t.y.mean()], "selection_rate": [t.p.mean()]})',  # labels
+    'def f(raw):\n    return raw.replace({"zz-9999": "ZZ-009999", "ab-99": "AB-000099"})',  # hidden tests'
+    'def f(raw, pi=3.1416):\n    return raw * 7.125 / pi',  # numbers the markdown states (below)
+    '"""Turns ab-1234 into AB-001234, xy-0042 into XY-000042."""\ndef f(raw):\n    return raw',  # prose
+    'def f(raw):\n    return raw.map(lambda v: f"AB-{v:06d}-xy-0042")',  # f-string text
+    'def f(raw):\n    return raw * 2.5 + 150.0',  # numbers with fewer than three significant digits
+])
+def test_honest_or_unrelated_values_are_not_reported(answer):
+    nb = _small_notebook(answer, markdown="Use 7.125 and 3.1416 as constants.")
+    assert _hard_coded(nb) == [], answer
+
+
+def test_the_release_stub_values_are_not_reported():
+    """Values that the answer cell's stub already holds (the release's version of the cell) are the student's to
+    keep; without the release they count."""
+    answer = 'def f(raw, table={"ab-1234": "AB-001234", "xy-0042": "XY-000042"}):\n    return raw.map(table)'
+    release = _small_notebook(answer + '\n    raise NotImplementedError()')
+    assert _hard_coded(_small_notebook(answer))
+    assert _hard_coded(_small_notebook(answer), release=release) == []
+    # A stub's values excuse only that cell.
+    assert _hard_coded(_small_notebook(answer), release=_small_notebook("def f(raw):\n    pass"))
+
+
+def test_world_values(tmp_path):
+    """world_values keeps each table's high-cardinality text (ids), not categories or numbers; three in one
+    answer cell are reported, two are not."""
+    ids = [f"QX-{i:06d}" for i in range(150)]
+    rows = ["subject,district,amount"] + [f"{r},{'North' if i % 2 else 'South'},{i * 1.5}" for i, r in enumerate(ids)]
+    (tmp_path / "police.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "ratings.csv").write_text("rater\n" + "\n".join(f"ZZ-{i:06d}" for i in range(150)) + "\n")
+    world = ts.world_values(tmp_path)
+    assert set(ids) == world  # no district, no amount, nothing of the skipped ratings table
+    assert ts.world_values(tmp_path / "missing") == frozenset()
+    three = _small_notebook('def f(raw):\n    return raw.isin(["QX-000003", "QX-000017",\n'
+                            '                    "QX-000101"])', tests="assert True")
+    two = _small_notebook('def f(raw):\n    return raw.isin(["QX-000003", "QX-000017"])', tests="assert True")
+    found = _hard_coded(three, world=world)
+    assert [(f.cell, f.line) for f in found] == [("ex", 2), ("ex", 3)]
+    assert _hard_coded(two, world=world) == [] and _hard_coded(three) == []
+
+
+def test_odd_notebooks_never_crash_the_check():
+    for answer in ["def f(:\n", "%time x = 1\nx = 'ab-1234', 'xy-0042'", "x = 10**400 * 1.0e5", "x = float('nan')"]:
+        scan_notebook(_small_notebook(answer), release=_small_notebook("pass"), world=frozenset({"ab-1234"}))
+    scan_notebook({"cells": [{"cell_type": "code", "source": ["x = 1"], "metadata": EX_META},
+                             {"cell_type": "code", "source": None, "metadata": TEST_META}]})
+
+
+def test_grading_gives_the_scan_the_release_and_the_world():
+    """SandboxedExecute (worlds_nbgrader) finds the lesson's release in the course's release folder and the
+    cohort's world tables; what it cannot find is None, never an error."""
+    from traitlets.config import Config
+
+    from socialcredit.worlds_nbgrader import SandboxedExecute
+    config = Config()
+    config.CourseDirectory.root = str(REPO)
+    config.CourseDirectory.release_directory = "lessons"
+    execute = SandboxedExecute(config=config)
+    execute.resources = {"nbgrader": {"student": "s1", "assignment": LESSON_1, "notebook": LESSON_1}}
+    release, world = execute._scan_context()
+    assert release is not None and release.cells == _lesson("lessons", LESSON_1).cells
+    assert world and "LP000016" in world
+    execute.resources = {"nbgrader": {"student": "s1", "assignment": "no-such-lesson", "notebook": "x"}}
+    assert execute._scan_context()[0] is None

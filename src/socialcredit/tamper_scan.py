@@ -4,7 +4,9 @@
 added) and returns a :class:`Finding` for every line that reaches for the grader's machinery: IPython's
 input and AST transformers, event callbacks, the shell's or kernel's methods, trace and audit hooks, stack
 frames, ``sys.modules``, replaced builtins or library functions, objects equal to everything, the
-environment, the network, subprocesses, signals, the gradebook and the course's other folders.
+environment, the network, subprocesses, signals, the gradebook and the course's other folders. It also
+reports answer cells that look copied rather than computed (:data:`HARD_CODED`): several data values of the
+notebook's visible tests (ids, dates, precise numbers) or of the world's tables written out as literals.
 :func:`summarise` turns the findings into one line for a grades report.
 
 **What it is and is not.** Nothing is ever executed: each cell is parsed with :mod:`ast` (when a cell
@@ -13,8 +15,9 @@ a cell that still does not parse is searched line by line with regular expressio
 It is a *reporting aid*, so that an attempt is named instead of passing silently. It is **not a
 protection**, and a clean scan proves nothing: code that hides what it does (names built from strings,
 ``getattr`` with computed names, encoded payloads, a module of the student's own that does the work, a
-chain of aliases this scan does not follow) goes unnoticed. Containment belongs to the grading sandbox and
-to verdicts decided outside the student's process. The rules are narrow on purpose, so that honest course
+chain of aliases this scan does not follow) goes unnoticed, and so do answers hard-coded in any way other
+than plain literals (see :class:`_CopyingCheck`). Containment belongs to the grading sandbox and to verdicts
+decided outside the student's process. The rules are narrow on purpose, so that honest course
 code (pandas, numpy, matplotlib, seaborn, scikit-learn, ...) yields no finding; every rule is tested
 against the course's own notebooks.
 
@@ -26,10 +29,14 @@ cell relabelled to look like the instructor's is skipped as well, one more reaso
 from __future__ import annotations
 
 import ast
+import csv
+import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
-__all__ = ["Finding", "scan_notebook", "scan_source", "summarise"]
+__all__ = ["Finding", "scan_notebook", "scan_source", "summarise", "world_values"]
 
 EVIDENCE_WIDTH = 80  # characters of the offending line kept in a finding
 SUMMARY_ENTRIES = 6  # entries shown by summarise() before "and N more"
@@ -86,8 +93,11 @@ KILL = "process kill or exit"
 SIGNAL_HANDLER = "signal handler"
 SQLITE = "sqlite3"
 COURSE_PATH = "course file path"
+WIRE_MESSAGE = "grader wire message"
 DIRECTORY_LISTING = "directory listing outside the submission"
 EXEC_EVAL = "exec/eval/compile"
+# copying instead of computing (see _CopyingCheck)
+HARD_CODED = "hard-coded answers"
 
 # --- What each rule looks for -------------------------------------------------------------------------------
 
@@ -198,6 +208,10 @@ COURSE_PATH_FRAGMENTS = ("gradebook.db", "solutions/", "/autograded/", "/submitt
                          # the grading machine seen from the sandbox: other processes, the kernel's own folders
                          "/proc/", "socialcredit-sandbox", "kernel.json", "kernel.log")
 
+# Marks of the trusted grader's messages (socialcredit.wire): student code has no reason to write them, and a
+# string that holds one is an attempt to speak to the grader in its own protocol.
+WIRE_FRAGMENTS = ("socialcredit-verdict", "\x1e")
+
 # Libraries the tests use: assigning to one of their attributes (`np.isclose = ...`) is reported.
 # Their configuration objects are set by honest code and are not: `pd.options.display.max_rows = 20`.
 LIBRARY_ROOTS = {"numpy", "pandas", "math", "matplotlib", "seaborn", "scipy", "sklearn", "fairlearn",
@@ -229,22 +243,30 @@ PARENT_DIRECTORY = re.compile(r"(?:^|[/\\])\.\.(?:[/\\]|$)")
 # --- Public functions ---------------------------------------------------------------------------------------
 
 
-def scan_notebook(nb) -> list[Finding]:
+def scan_notebook(nb, *, release=None, world=None) -> list[Finding]:
     """Every finding in the cells a student could have written, in notebook order (see the module's notes).
 
     ``nb`` is an nbformat v4 notebook (a plain dict of the same shape works too). Never raises on odd cell
     content: a cell that cannot be parsed is searched line by line instead.
+
+    Two optional inputs sharpen the check for hard-coded answers (:data:`HARD_CODED`, see
+    :class:`_CopyingCheck`): ``release``, the notebook as the students received it, whose answer stubs hold
+    values a student may keep and whose text states the numbers a lesson gives (without it, no stub value is
+    excused and the submission's markdown and locked cells stand in for the text); and ``world``, values of
+    the world's tables (:func:`world_values`), several of which in one answer cell are reported too.
     """
     findings = []
+    copying = _CopyingCheck(nb, release, world)
     for number, cell in enumerate(nb.get("cells", []), start=1):
         if cell.get("cell_type") != "code" or not _written_by_student(cell):
             continue
         meta = (cell.get("metadata") or {}).get("nbgrader") or {}
         name = meta.get("grade_id") or f"cell {number}"
-        source = cell.get("source", "")
-        if isinstance(source, list):  # nbformat's on-disk form, if the notebook was not normalised
-            source = "".join(source)
-        findings.extend(scan_source(source, name))
+        source = _source(cell)
+        found = scan_source(source, name)
+        if meta.get("solution"):  # answer cells only: the stub's function is where answers are written
+            found += copying.findings(source, name)
+        findings.extend(sorted(found, key=lambda finding: finding.line))
     return findings
 
 
@@ -310,6 +332,13 @@ def _written_by_student(cell) -> bool:
     if meta.get("solution"):
         return True
     return not (meta.get("locked") or meta.get("grade"))
+
+
+def _source(cell) -> str:
+    source = cell.get("source", "")
+    if isinstance(source, list):  # nbformat's on-disk form, if the notebook was not normalised
+        source = "".join(source)
+    return source if isinstance(source, str) else ""
 
 
 def _split_lines(source: str) -> list[str]:
@@ -508,6 +537,8 @@ class _AstScanner(ast.NodeVisitor):
             text = node.value
             if any(fragment in text for fragment in COURSE_PATH_FRAGMENTS):
                 self.report(node, COURSE_PATH)
+            if any(fragment in text for fragment in WIRE_FRAGMENTS):
+                self.report(node, WIRE_MESSAGE)
             if text in IPYTHON_EVENTS:
                 self.report(node, EVENT_CALLBACK)
             if ANY_ATTRIBUTE.get(text) == CELL_EXECUTION:  # a trace hook looking for "run_ast_nodes"
@@ -671,6 +702,195 @@ def _equal_to_everything(stmt: ast.stmt) -> bool:
     return False
 
 
+# --- Hard-coded answers -------------------------------------------------------------------------------------
+
+MIN_TEXT_LENGTH = 4  # characters, surrounding spaces not counted
+MIN_SIGNIFICANT_DIGITS = 3
+MIN_TEST_VALUES = 2  # distinct data values of the visible tests in one answer cell
+MIN_WORLD_VALUES = 3  # distinct values of the world's tables in one answer cell
+HIDDEN_TESTS = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?(?:^[ \t]*### END HIDDEN TESTS[^\n]*|\Z)", re.M | re.S)
+NUMBER_TOKEN = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+# tables left out: their ids are the registry's (community, ratings, truth, citizens) or plain numbers (labour)
+WORLD_TABLES_SKIPPED = ("community", "ratings", "truth", "citizens", "labour")
+WORLD_MIN_DISTINCT = 100  # a column with fewer distinct values is a category (district, hukou), not data
+
+
+def _literal_key(value):
+    """("text", s) or ("number", x) for a data value (see above), else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        return ("text", value) if len(value.strip()) >= MIN_TEXT_LENGTH and re.search(r"\d", value) else None
+    if isinstance(value, (int, float)):
+        try:
+            text = f"{float(value):.12g}"
+        except OverflowError:
+            return None
+        if not math.isfinite(float(text)):
+            return None
+        digits = text.lstrip("-").split("e")[0].replace(".", "").strip("0")
+        return ("number", float(text)) if len(digits) >= MIN_SIGNIFICANT_DIGITS else None
+    return None
+
+
+def _literals(tree: ast.AST, *, words: bool = False) -> dict[tuple, int]:
+    """Data values written as literals in a syntax tree -> the first line holding each. Docstrings and the
+    text around an f-string's values are left out; ``words``: strings without digits count too."""
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            skipped.add(id(node.value))
+        elif isinstance(node, ast.JoinedStr):
+            skipped.update(id(value) for value in node.values)
+    found: dict[tuple, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and id(node) not in skipped:
+            key = _literal_key(node.value)
+            if key is None and words and isinstance(node.value, str) and len(node.value.strip()) >= MIN_TEXT_LENGTH:
+                key = ("text", node.value)
+            if key is not None and node.lineno < found.get(key, node.lineno + 1):
+                found[key] = node.lineno
+    return found
+
+
+def _tree(source: str):
+    """The source's syntax tree (IPython magics blanked), or None."""
+    tree = _parse(source)
+    if tree is None:
+        tree = _parse(_blank_magics(_split_lines(source))[0])
+    return tree
+
+
+def _nbgrader(cell) -> dict:
+    return (cell.get("metadata") or {}).get("nbgrader") or {}
+
+
+def _is_test_cell(cell) -> bool:
+    meta = _nbgrader(cell)
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+class _CopyingCheck:
+    """One notebook's check for hard-coded answers (:data:`HARD_CODED`); :meth:`findings` applies it to one cell.
+
+    A student who copies answers instead of computing them writes values, not code: the inputs and expected
+    results a visible test cell shows (``{"7": "LP-000007", ...}``), or rows of the world's tables read off a
+    classmate's output (``"LP000016"``). An answer cell is reported when it holds
+      1. at least MIN_TEST_VALUES distinct data values that are also literals of the notebook's visible test
+         cells (hidden tests are left out: a student never saw them); or
+      2. at least MIN_WORLD_VALUES distinct values of the world's tables (ids, case numbers: see world_values).
+    A data value is a string of at least MIN_TEXT_LENGTH characters holding a digit ("LP-000345", "2020-12"),
+    or a number with at least MIN_SIGNIFICANT_DIGITS significant digits (1.25, 4964; not 0.5, 20 or 150.0).
+    Words are never counted: honest answers repeat the tests' column names and labels ("base_rate",
+    "cumulative") all the time. Values of the answer cell's own stub (the release's version of the cell) are
+    not counted, nor numbers that the lesson states in its text or its instructor cells (a clipping bound such
+    as 1060, a quantile such as 0.975): those are the method's constants, not answers.
+
+    It is a reporting aid and easily evaded: values built at run time ("LP-" + "000007"), read from a file,
+    encoded or rounded differently, one hard-coded value, hard-coded words ("local", "migrant"), or code in a
+    cell the student added (only answer cells are checked) go unnoticed; without the release, numbers written
+    into the notebook's markdown count as stated by the lesson. An honest answer that happens to spell out
+    two of the tests' values would be reported, which is why the course's own answers and its banks'
+    alternative answers are tested to give no finding.
+    """
+
+    def __init__(self, nb, release=None, world=None):
+        cells = nb.get("cells", [])
+        self.test_values: set[tuple] = set()
+        for cell in cells:
+            if _is_test_cell(cell):
+                tree = _tree(HIDDEN_TESTS.sub("", _source(cell)))
+                if tree is not None:
+                    self.test_values.update(_literals(tree))
+        self.world = world or frozenset()
+        # The answer cells' stubs, and the lesson's text: the release's (everything but its test cells), else
+        # what the submission keeps of it (markdown, the locked cells nbgrader restores).
+        self.stubs: dict[str, set[tuple]] = {}
+        text = []
+        for cell in (release if release is not None else nb).get("cells", []):
+            meta = _nbgrader(cell)
+            if release is not None and meta.get("solution") and meta.get("grade_id"):
+                tree = _tree(_source(cell))
+                self.stubs[meta["grade_id"]] = set(_literals(tree, words=True)) if tree is not None else set()
+            if cell.get("cell_type") != "code":
+                text.append(_source(cell))
+            elif not _is_test_cell(cell) and (release is not None or (meta.get("locked") and not meta.get("solution"))):
+                text.append(_source(cell))
+        self.stated_numbers = {key for key in (_literal_key(float(token))
+                                               for token in NUMBER_TOKEN.findall("\n".join(text))) if key}
+
+    def findings(self, source: str, cell: str) -> list[Finding]:
+        if not self.test_values and not self.world:
+            return []
+        tree = _tree(source)
+        if tree is None:
+            return []
+        stub = self.stubs.get(cell, set())
+        literals = {key: line for key, line in _literals(tree, words=True).items() if key not in stub}
+        from_tests = {key: line for key, line in literals.items()
+                      if key in self.test_values and key not in self.stated_numbers}
+        from_world = {key: line for key, line in literals.items() if key[0] == "text" and key[1] in self.world}
+        lines: set[int] = set()
+        if len(from_tests) >= MIN_TEST_VALUES:
+            lines.update(from_tests.values())
+        if len(from_world) >= MIN_WORLD_VALUES:
+            lines.update(from_world.values())
+        text = _split_lines(source)
+        return [Finding(cell=cell, line=line, technique=HARD_CODED, evidence=_evidence(text, line))
+                for line in sorted(lines)]
+
+
+def _evidence(lines: list[str], line: int) -> str:
+    text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    return text if len(text) <= EVIDENCE_WIDTH else text[:EVIDENCE_WIDTH - 3] + "..."
+
+
+def world_values(folder) -> frozenset[str]:
+    """The values of a world's tables that no answer has reason to spell out: every non-numeric value of a
+    column with at least :data:`WORLD_MIN_DISTINCT` distinct values (ids in each agency's spelling, case
+    numbers), from the CSV files of ``folder`` (a cohort's ``datasets/`` or a student's world).
+
+    Read once per folder and kept (about 0.2 s for the course's world); an empty set when the folder does not
+    exist. Categories (districts, sectors) and numbers are left out: honest answers name them.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return frozenset()
+    stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(folder.glob("*.csv")))
+    return _world_values(str(folder), stamp)
+
+
+@lru_cache(maxsize=8)
+def _world_values(folder: str, stamp: tuple) -> frozenset[str]:
+    values: set[str] = set()
+    for name, _ in stamp:
+        if Path(name).stem in WORLD_TABLES_SKIPPED:
+            continue
+        try:
+            with open(Path(folder) / name, newline="", encoding="utf-8") as f:
+                reader = csv.reader(f)
+                next(reader, None)
+                columns = [set(column) for column in zip(*reader)]
+        except (OSError, UnicodeDecodeError, csv.Error):
+            continue
+        for column in columns:
+            column.discard("")
+            if len(column) < WORLD_MIN_DISTINCT:
+                continue
+            for value in column:
+                if len(value.strip()) >= MIN_TEXT_LENGTH and not _is_number(value):
+                    values.add(value)
+    return frozenset(values)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 # --- The line-by-line fallback ------------------------------------------------------------------------------
 
 
@@ -691,6 +911,7 @@ def _build_line_patterns() -> list[tuple[re.Pattern, str]]:
         patterns.append((r"^\s*(?:import|from)\s+" + re.escape(module) + r"\b", technique))
     for fragment in COURSE_PATH_FRAGMENTS:
         patterns.append((re.escape(fragment), COURSE_PATH))
+    patterns.append((r"socialcredit-verdict|\x1e|\\x1e|\\u001e", WIRE_MESSAGE))
     events = "|".join(sorted(IPYTHON_EVENTS))
     patterns += [
         (r"\.events\s*\.\s*(?:(?:un)?register|callbacks)\b", EVENT_CALLBACK),
