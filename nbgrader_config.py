@@ -8,7 +8,7 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, GetGrades
 
 from socialcredit.feedback import ClearHiddenTestsAndTracebacks
-from socialcredit.worlds_nbgrader import SandboxedExecute
+from socialcredit.verdicts import TrustedVerdictExecute
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
@@ -26,7 +26,9 @@ c.Execute.interrupt_on_timeout = True
 
 # Each submission runs on its student's own world (socialcredit.data: the cohort's world.json says whether
 # students get one), however it is autograded: make autograde, formgrader's button or a bare nbgrader autograde.
-c.Autograde.autograde_preprocessors = [SandboxedExecute if p is Execute else p
+# Graded test cells run in a trusted kernel of their own, calling the student's functions across a plain-data
+# boundary (socialcredit.verdicts, issue #12); everything else runs in the sandboxed student kernel as before.
+c.Autograde.autograde_preprocessors = [TrustedVerdictExecute if p is Execute else p
                                        for p in Autograde.class_traits()["autograde_preprocessors"].default()]
 
 # A student who deletes a graded cell gets it back on autograde (nbgrader's default

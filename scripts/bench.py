@@ -7,7 +7,7 @@ Each measurement runs in a fresh process so that its peak memory (max RSS) is it
     python scripts/bench.py student         # a hub student's first load() (draws and caches their world), then cached
     python scripts/bench.py notebooks       # each solution notebook's run time and kernel peak memory
     python scripts/bench.py autograde       # nbgrader autograde of one submission vs plain execution
-    python scripts/bench.py sandbox         # one solution notebook in the grading sandbox vs plain nbclient
+    python scripts/bench.py sandbox         # each solution in the sandbox, and with every protection, vs plain nbclient
     python scripts/bench.py engine          # the simulation engine (scripts/bench_engine.py)
     python scripts/bench.py class           # a 200-submission class: full, incremental, vs sequential nbgrader
                                             # (BENCH_CLASS_STUDENTS=8 for a smaller class per lesson)
@@ -64,6 +64,9 @@ SandboxedExecute(config=c).preprocess(nb, {"metadata": {"path": sys.argv[2]},
                                            "nbgrader": {"student": "", "assignment": "bench"}})
 print(json.dumps({"wall_s": time.perf_counter() - t0}))
 """
+
+_TRUSTED = _SANDBOXED.replace("from socialcredit.worlds_nbgrader import SandboxedExecute",
+                              "from socialcredit.verdicts import TrustedVerdictExecute as SandboxedExecute")
 
 
 def _run_json(code, *args):
@@ -150,7 +153,7 @@ def bench_autograde(copies=3):
     import re
     import shutil
     import statistics
-    print(f"Autograde (sandbox, scan and all): {copies} copies of each solution, one worker; goal <= 1.2x plain "
+    print(f"Autograde (sandbox, trusted verdicts, scan and all): {copies} copies of each solution, one worker; goal <= 1.2x plain "
           "execution (issue #12)")
     print(f"{'lesson':<30} {'plain s':>8} {'autograde s (median)':>21} {'overhead':>9} {'batch s':>8}")
     for nb in sorted(REPO.glob("solutions/*/*.ipynb")):
@@ -268,22 +271,27 @@ def bench_class(per_lesson=None):
 
 
 def bench_sandbox(repeats=3):
-    """Issue #12's overhead: each solution notebook run by the grading preprocessor with every protection on
-    (bubblewrap sandbox, limits, output cap, tamper scan) against plain nbclient, same notebook, same folder."""
+    """Issue #12's overhead: each solution notebook run by the grading preprocessors against plain nbclient, same
+    notebook, same folder: the sandbox alone (one kernel: bubblewrap, limits, output cap, tamper scan), and every
+    protection on (the course's grader: the sandbox plus trusted verdicts, a second kernel judging the test cells).
+    Without a gradebook here, the trusted path takes the cells' own metadata for the instructor's cells."""
     import statistics
-    print(f"Grading sandbox: median of {repeats} runs each; goal <= 1.2x plain nbclient (issue #12)")
-    print(f"{'notebook':<45} {'plain s':>8} {'sandboxed s':>12} {'ratio':>6}")
-    ratios = []
+    print(f"Grading protections: median of {repeats} interleaved runs each; goal <= 1.2x plain nbclient (issue #12)")
+    print(f"{'notebook':<45} {'plain s':>8} {'sandbox s':>10} {'ratio':>6} {'all on s':>9} {'ratio':>6}")
+    ratios, ratios_all = [], []
     for nb in sorted(REPO.glob("solutions/*/*.ipynb")):
-        plain, boxed = [], []
-        for _ in range(repeats):  # interleaved, so that a busy moment of the machine hits both
+        plain, boxed, trusted = [], [], []
+        for _ in range(repeats):  # interleaved, so that a busy moment of the machine hits all three
             plain.append(_run_json(_NOTEBOOK, nb, nb.parent)["wall_s"])
             boxed.append(_run_json(_SANDBOXED, nb, nb.parent)["wall_s"])
-        p, b = statistics.median(plain), statistics.median(boxed)
+            trusted.append(_run_json(_TRUSTED, nb, nb.parent)["wall_s"])
+        p, b, t = statistics.median(plain), statistics.median(boxed), statistics.median(trusted)
         ratios.append(b / p)
-        print(f"{nb.name:<45} {p:>8.2f} {b:>12.2f} {b / p:>5.2f}x")
+        ratios_all.append(t / p)
+        print(f"{nb.name:<45} {p:>8.2f} {b:>10.2f} {b / p:>5.2f}x {t:>9.2f} {t / p:>5.2f}x")
     if ratios:
-        print(f"{'all lessons (median ratio)':<45} {'':>8} {'':>12} {statistics.median(ratios):>5.2f}x")
+        print(f"{'all lessons (median ratio)':<45} {'':>8} {'':>10} {statistics.median(ratios):>5.2f}x "
+              f"{'':>9} {statistics.median(ratios_all):>5.2f}x")
 
 
 def bench_engine():

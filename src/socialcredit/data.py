@@ -66,8 +66,10 @@ _DTYPES = {
 }
 
 
-def cohort_dir():
+def cohort_dir(*, environ=None, cwd=None):
     """The cohort's folder (see the module docstring): the shared world, before any student's own is drawn.
+    ``environ`` and ``cwd`` stand for ``os.environ`` and the working folder (the grader resolves a kernel's
+    world with the kernel's, without changing its own).
 
     Raises
     ------
@@ -75,7 +77,7 @@ def cohort_dir():
         If ``SOCIALCREDIT_DATA`` names a folder that does not exist, or no
         ``datasets/`` folder can be found.
     """
-    env = os.environ.get(ENV_VAR)
+    env = (os.environ if environ is None else environ).get(ENV_VAR)
     if env:
         path = Path(env).expanduser()
         if not path.is_dir():
@@ -84,7 +86,7 @@ def cohort_dir():
                 f"`python -m socialcredit generate --out DIR`, or unset {ENV_VAR} to use the course's datasets/."
             )
         return path
-    here = Path.cwd().resolve()
+    here = Path(cwd if cwd is not None else Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / "datasets"
         if (candidate / MARKER).is_file():
@@ -163,13 +165,14 @@ def _generator_version():
     return f"{__version__}-{hashlib.sha256(source).hexdigest()[:12]}"
 
 
-def cache_root():
+def cache_root(*, environ=None):
     """Where students' worlds are kept: ``SOCIALCREDIT_CACHE``, else ``~/.cache/socialcredit`` (or a folder in the
-    system's temporary folder when the home folder cannot be written)."""
-    env = os.environ.get(CACHE_VAR)
+    system's temporary folder when the home folder cannot be written). ``environ`` stands for ``os.environ``."""
+    environ = os.environ if environ is None else environ
+    env = environ.get(CACHE_VAR)
     if env:
         return Path(env).expanduser()
-    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "socialcredit"
+    home = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "socialcredit"
     try:
         home.mkdir(parents=True, exist_ok=True)
         if os.access(home, os.W_OK):
@@ -179,14 +182,14 @@ def cache_root():
     return Path(tempfile.gettempdir()) / f"socialcredit-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
 
 
-def _world_dir(base, student):
+def _world_dir(base, student, cache=None):
     if student is None:
         return base
     info = cohort_info(base)
     if info is None or not info["per_student"]:
         return base
     seed = student_seed(info["seed"], student)
-    folder = cache_root() / f"world-{info['n']}-{seed}-{_generator_version()}"
+    folder = (cache if cache is not None else cache_root()) / f"world-{info['n']}-{seed}-{_generator_version()}"
     if (folder / "citizens.csv").is_file():  # citizens.csv is written last: its presence means a complete world
         return folder
     from .world import generate_world

@@ -34,6 +34,16 @@ class StudentWorldExecute(Execute):
 EVENTS = {}
 #: (student, lesson) -> the tamper scan's one-line summary of the submission (socialcredit.tamper_scan)
 SCANS = {}
+#: entries kept in each of EVENTS and SCANS: make autograde's workers read and clear theirs, but formgrader's server
+#: process grades with nobody reading them, so the oldest go
+_KEEP = 512
+
+
+def _remember(table, key, value):
+    table.pop(key, None)
+    table[key] = value
+    while len(table) > _KEEP:
+        table.pop(next(iter(table)))
 
 
 class SandboxedExecute(StudentWorldExecute):
@@ -49,6 +59,8 @@ class SandboxedExecute(StudentWorldExecute):
     file_mb = Integer(Limits.file_mb, help="largest file a grading kernel may write").tag(config=True)
     output_mb = Integer(Limits.output_mb, help="cell output kept per notebook; past it the kernel is stopped"
                         ).tag(config=True)
+    report_memory_mb = Integer(Limits.report_memory_mb, help="a kernel whose memory peaks above this is named in the "
+                               "grading detail (memory cgroups only)").tag(config=True)
     interrupt_grace = Float(10.0, help="seconds a kernel has to answer the per-cell time-out's interrupt "
                             "before it is stopped").tag(config=True)
 
@@ -78,8 +90,9 @@ class SandboxedExecute(StudentWorldExecute):
             check_available()
         self._cell_index, self._exit_code = -1, None
         from .tamper_scan import scan_notebook, summarise
-        found = summarise(scan_notebook(nb))
-        SCANS[self._key()] = found
+        release, world = self._scan_context()
+        found = summarise(scan_notebook(nb, release=release, world=world))
+        _remember(SCANS, self._key(), found)
         if found:
             self.log.warning("tamper scan: %s", found)
         failed = False
@@ -105,14 +118,36 @@ class SandboxedExecute(StudentWorldExecute):
                 how = f"signal {-code}" if code < 0 else f"exit status {code}"
                 self._event(f"the kernel died while running {_cell_label(cell, self._cell_index)} ({how}): "
                             "the submission's code ended it (os._exit, a signal) or it crashed")
-            EVENTS.setdefault(self._key(), [])
-            EVENTS[self._key()] = list(dict.fromkeys(EVENTS[self._key()] + self._events))
+            _remember(EVENTS, self._key(), list(dict.fromkeys(EVENTS.get(self._key(), []) + self._events)))
+
+    def _scan_context(self):
+        """What the tamper scan's check for hard-coded answers compares a submission with: the lesson's release
+        notebook (its answer stubs) and the values of the cohort's world tables; None for what cannot be read."""
+        from .tamper_scan import world_values
+        info = (self.resources or {}).get("nbgrader") or {}
+        release = world = None
+        try:
+            import nbformat
+            from nbgrader.coursedir import CourseDirectory
+            coursedir = CourseDirectory(config=self.config)
+            path = os.path.join(coursedir.format_path(coursedir.release_directory, ".", str(info.get("assignment"))),
+                                f"{info.get('notebook')}.ipynb")
+            if info.get("assignment") and info.get("notebook") and os.path.isfile(path):
+                release = nbformat.read(path, as_version=4)
+        except Exception as error:  # a reporting aid: never a reason to stop grading
+            self.log.debug("tamper scan: no release notebook (%s)", error)
+        try:
+            from .data import cohort_dir
+            world = world_values(cohort_dir()) or None
+        except Exception as error:
+            self.log.debug("tamper scan: no world tables (%s)", error)
+        return release, world
 
     def create_kernel_manager(self):
         if self._mode() == "off":
             return super().create_kernel_manager()
         limits = Limits(memory_mb=self.memory_mb, processes=self.processes, scratch_mb=self.scratch_mb,
-                        file_mb=self.file_mb, output_mb=self.output_mb)
+                        file_mb=self.file_mb, output_mb=self.output_mb, report_memory_mb=self.report_memory_mb)
         if not self.kernel_name:
             self.kernel_name = self.nb.metadata.get("kernelspec", {}).get("name") or "python3"
         self.km = SandboxedKernelManager(kernel_name=self.kernel_name, config=self.config, limits=limits,
