@@ -43,21 +43,35 @@ LESSON = "01-dossier"
 FIRST_ANSWER = "ex1_1_normalise_ids"
 STUB_RAISE = "raise NotImplementedError()"
 SECTION = re.compile(r"^# %% answer: (\S+)[ \t]*$", re.M)
+#: "# %% file: <relative path>": the lines after it (each without its leading "# ") are a file the student hands in
+#: beside the notebook, in the submission folder
+FILE = re.compile(r"^# %% file: (\S+)[ \t]*$", re.M)
 SANDBOX_ONLY = re.compile(r"^SANDBOX_ONLY\s*=\s*True", re.M)
 REFERENCES = ("blank", "diligent")
 
 
 def read_attack(path):
-    """{name, cls, safe, sections: [(grade_id, code)]} of one attack file (parsed, never executed)."""
+    """{name, cls, safe, sections: [(grade_id, code)], files: [(path, text)]} of one attack file (parsed, never
+    executed)."""
     text = path.read_text(encoding="utf-8")
     doc = ast.get_docstring(ast.parse(text)) or ""
     cls = re.search(r"^Class:\s*(\d)", doc, re.M)
     name = re.search(r"^Name:\s*(\S+)", doc, re.M)
     if not cls or not name or name.group(1) != path.stem:
         raise SystemExit(f"{path.name}: the header must give 'Class: N' and 'Name: {path.stem}'")
+    files = []
+    pieces = FILE.split(text)
+    text = pieces[0]
+    for i in range(1, len(pieces), 2):
+        where = Path(pieces[i])
+        if where.is_absolute() or ".." in where.parts:
+            raise SystemExit(f"{path.name}: '# %% file: {pieces[i]}' must be a path inside the submission folder")
+        lines = pieces[i + 1].strip("\n").split("\n")
+        files.append((str(where), "\n".join(ln[2:] if ln.startswith("# ") else ln.lstrip("#") for ln in lines) + "\n"))
     parts = SECTION.split(text)
     sections = [(FIRST_ANSWER, parts[0])] + [(parts[i], parts[i + 1]) for i in range(1, len(parts), 2)]
-    return {"name": path.stem, "cls": int(cls.group(1)), "safe": not SANDBOX_ONLY.search(text) or os.environ.get("SOCIALCREDIT_SANDBOX", "").lower() != "off", "sections": sections}
+    safe = not SANDBOX_ONLY.search(text) or os.environ.get("SOCIALCREDIT_SANDBOX", "").lower() != "off"
+    return {"name": path.stem, "cls": int(cls.group(1)), "safe": safe, "sections": sections, "files": files}
 
 
 def answer_cells(nb):
@@ -103,10 +117,14 @@ def make_course(root):
         shutil.copy2(bank, root / "tests" / "banks" / bank.name)
 
 
-def submit(root, student, nb):
+def submit(root, student, nb, files=()):
+    """The notebook, and any files handed in beside it ([(relative path, text)]), as ``student``'s submission."""
     folder = root / "submitted" / student / LESSON
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, folder / f"{LESSON}.ipynb")
+    for rel, text in files:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text, encoding="utf-8")
 
 
 def scores(root):
@@ -185,7 +203,7 @@ def main(argv=None):
         submit(root, "blank", nbformat.from_dict(release))
         submit(root, "diligent", with_solutions(release, solution))
         for a in safe:
-            submit(root, a["name"], with_attack(release, a["sections"]))
+            submit(root, a["name"], with_attack(release, a["sections"]), a["files"])
 
         cmd = [sys.executable, "-m", "socialcredit", "autograde", "--workers", "2", "--time-limit", f"{args.time_limit:g}"]
         print(f"course folder: {root}\n$ {' '.join(cmd[1:])}   ({len(safe) + 2} submissions)", flush=True)

@@ -64,7 +64,7 @@ def graded(tmp_path_factory):
     attacks.submit(root, "blank", nbformat.from_dict(release))
     attacks.submit(root, "diligent", attacks.with_solutions(release, solution))
     for a in CORPUS:
-        attacks.submit(root, a["name"], attacks.with_attack(release, a["sections"]))
+        attacks.submit(root, a["name"], attacks.with_attack(release, a["sections"]), a["files"])
     with (tmp / "autograde.log").open("w") as log:
         r = subprocess.run([sys.executable, "-m", "socialcredit", "autograde", "--workers", "2", "--time-limit", "120"],
                            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=1500)

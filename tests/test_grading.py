@@ -114,18 +114,22 @@ def graded(tmp_path_factory):
     _submit(root, "twonames", "01-tiny", _solved(), name="b.ipynb")
     _submit(root, "loop", "01-tiny", looping)
     _submit(root, "envfail", "02-broken", _solved("import package_that_is_not_installed_xyz"))
+    # a cell of the student's before the setup makes the setup fail: the submission's doing, not the machine's
+    setup_breaker = _solved()
+    setup_breaker.cells.insert(1, nbformat.v4.new_code_cell("import sys\nsys.modules['math'] = None"))
+    _submit(root, "setupbreak", "01-tiny", setup_breaker)
     r, out = _run(["autograde", "--workers", "2"], root)
     assert r.returncode == 0, f"autograde must finish and exit 0 despite crashes:\n{out}"
     return root, out
 
 
-CRASHED = ("badjson", "kernelkill", "twonames", "envfail")
+CRASHED = ("badjson", "kernelkill", "twonames", "envfail", "setupbreak")
 
 
 @pytest.mark.slow
 def test_command_output_names_every_crash_and_timeout(graded):
     root, out = graded
-    assert "graded 4, crashed 4" in out, f"expected 4 graded (good, halfwrong, renamed, loop) and 4 crashed:\n{out}"
+    assert "graded 4, crashed 5" in out, f"expected 4 graded (good, halfwrong, renamed, loop) and 5 crashed:\n{out}"
     for student in CRASHED:
         assert f"crashed: {student} /" in out, f"{student}'s crash is not named in the output:\n{out}"
     assert "not a readable notebook" in out, out
@@ -162,6 +166,9 @@ def test_status_file_and_renamed_notebook(graded):
         lesson = "02-broken" if student == "envfail" else "01-tiny"
         assert st[(student, lesson)]["status"] == "crashed", st[(student, lesson)]
     assert st[("envfail", "02-broken")]["detail"].startswith("environment failure:"), st[("envfail", "02-broken")]
+    breaker = st[("setupbreak", "01-tiny")]["detail"]
+    assert breaker.startswith("provided cell 01-tiny.ipynb: setup") and "after the submission's own code had run" in breaker \
+        and "environment failure" not in breaker, breaker
     loop = st[("loop", "01-tiny")]
     assert loop["status"] == "graded" and "per-cell time limit" in loop["detail"] and "ex2_half" in loop["detail"], loop
     folder = root / "submitted" / "renamed" / "01-tiny"

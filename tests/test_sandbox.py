@@ -419,3 +419,24 @@ def test_a_grader_that_is_not_root_sets_the_process_limit_where_it_counts_the_ke
     else:
         assert not spec.get("nproc_inside"), spec
         assert sandbox._NPROC_SHIM not in argv, argv
+
+
+def test_a_datasets_folder_handed_in_with_the_notebook_is_not_the_tests_data(course):
+    """nbgrader copies every file handed in beside the notebook into the folder the kernels run in. A datasets/
+    folder there (with the marker file and tables of the student's making) was taken for the cohort: both kernels
+    read the student's tables, and hidden tests computed their expectations on them (a red-team submission earned
+    18 of 18 with answers looked up). The grader now looks for the cohort above the submission folder, and names
+    what was handed in."""
+    work = course / "autograded" / "alice" / "01-dossier"
+    (work / "datasets").mkdir()
+    try:
+        (work / "datasets" / "DATASHEET.md").write_text("# the student's own world\n")
+        (work / "datasets" / "world.json").write_text('{"seed": 7, "n": 0, "per_student": true}')
+        texts, events, error = run(course, "import os; print(os.environ['SOCIALCREDIT_DATA'])",
+                                   "from socialcredit.data import load; print(len(load('citizens')))")
+    finally:
+        shutil.rmtree(work / "datasets")
+    assert error is None, (error, texts, events)
+    assert texts[0].strip() == str((course / "datasets").resolve()), texts
+    assert texts[1].strip().splitlines()[-1] == "20000", texts
+    assert any(e.startswith("handed in datasets/") and "ignored" in e for e in events), events

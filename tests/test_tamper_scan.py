@@ -101,6 +101,10 @@ NOT_DETECTABLE = {
     "c4_print_1gb": "print() in a loop: ordinary output",
     "c4_print_20mb": "print() in a loop: ordinary output",
     "c4_sleep_forever": "time.sleep(10**6): an ordinary call",
+    # files handed in beside the notebook: the grader names them ("handed in datasets/ ..."), the scan reads code
+    "c3_own_datasets_folder": "a datasets/ folder handed in with the notebook; its code only looks answers up",
+    "c4_world_json_big": "a datasets/world.json handed in with the notebook; no code",
+    "c4_world_json_zero": "a datasets/world.json handed in with the notebook; no code",
 }
 INCIDENTAL = {ts.ENVIRONMENT, ts.COURSE_PATH}  # what a self-guarding attack may show (its guard reads /proc/1/comm)
 
@@ -512,7 +516,14 @@ def _hard_coded(nb, **extra):
     return [f for f in scan_notebook(nb, **extra) if f.technique == ts.HARD_CODED]
 
 
-@pytest.mark.parametrize("path", COPYING_FILES, ids=lambda p: p.stem)
+#: copying attacks the scan cannot see, and what names them instead
+HIDDEN_FROM_THE_SCAN = {
+    "c5_own_data_lookup": "its answers are looked up by checksums and ids rebuilt from numbers (no value written "
+                          "out); the datasets/ folder it hands in is named by the grader (tests/test_attacks.py)",
+}
+
+
+@pytest.mark.parametrize("path", [p for p in COPYING_FILES if p.stem not in HIDDEN_FROM_THE_SCAN], ids=lambda p: p.stem)
 def test_hard_coded_answers_are_reported(path):
     """Each copying attack, submitted as scripts/attacks.py submits it, is named in Exercise 1.1's cell: with or
     without the release and the world, on the release's visible tests and on the graded notebook."""

@@ -163,7 +163,8 @@ def read_status(root):
       the reason in each answer's comment). ``detail`` is the reason; its start says which kind:
       ``timed out: ...`` (the whole submission ran past its wall-clock limit),
       ``environment failure: provided cell ... raised ...`` (a locked setup cell failed at grading
-      time: the grading machine's fault, not the student's),
+      time before any code the student could write had run: the grading machine's fault, not the student's;
+      after such code: ``provided cell ... raised ..., after the submission's own code had run ...``),
       ``the grading worker died twice ...`` (retried once, then given up),
       ``autograde failed: the kernel died ...``, ``... is not a readable notebook (...)``,
       ``no notebook named ...`` / ``no notebook in ...``, or another ``autograde failed: ...``.

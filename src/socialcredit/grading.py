@@ -252,22 +252,32 @@ def inspect_graded(folder, per_cell_limit=None):
     timed_out, env_failure = [], None
     for path in sorted(Path(folder).glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
+        student_code = None  # the first cell the student could write (not locked) that ran before, with code in it
         for i, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
+            meta = cell.get("metadata", {}).get("nbgrader", {})
             errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
             if not errors:
+                if student_code is None and not meta.get("locked") and cell.source.strip():
+                    student_code = _cell_name(cell, i)
                 continue
             name = f"{path.name}: {_cell_name(cell, i)}"
             if any(o.get("ename") == "CellTimeoutError" for o in errors):
                 timed_out.append(name)
-            meta = cell.get("metadata", {}).get("nbgrader", {})
             provided = meta.get("locked") and not meta.get("solution") and not meta.get("grade")
             if provided and env_failure is None:
                 e = errors[0]
                 what = ("ran past the per-cell time limit" if e.get("ename") == "CellTimeoutError"
                         else f"raised {e.get('ename')}: {str(e.get('evalue'))[:200]}")
-                env_failure = f"environment failure: provided cell {name} {what}"
+                if student_code is None:
+                    env_failure = f"environment failure: provided cell {name} {what}"
+                else:  # the student's own code ran first and may have caused it: the submission's, not retried
+                    env_failure = (f"provided cell {name} {what}, after the submission's own code had run "
+                                   f"({student_code}): counted as the submission's doing (if every submission "
+                                   "shows it, the grading environment is at fault)")
+            if student_code is None and not meta.get("locked") and cell.source.strip():
+                student_code = _cell_name(cell, i)
     return timed_out, env_failure
 
 

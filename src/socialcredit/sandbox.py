@@ -281,7 +281,9 @@ class Sandbox:
         # process whose other threads must not see them change)
         environ = {**os.environ, **{k: self.env[k] for k in (data.ENV_VAR, data.STUDENT_VAR, data.CACHE_VAR)
                                     if k in self.env}}
-        cohort = data.cohort_dir(environ=environ, cwd=self.workdir).resolve()
+        # the search for datasets/ starts ABOVE the submission folder: nbgrader copies every file a student hands
+        # in beside the notebook into it, and a datasets/ folder there would make the tests' data the student's
+        cohort = data.cohort_dir(environ=environ, cwd=Path(self.workdir).resolve().parent).resolve()
         student = (self.env.get(data.STUDENT_VAR) or "").strip() or None
         cache = data.cache_root(environ=environ)
         world = Path(data._world_dir(cohort, student, cache)).resolve()

@@ -88,6 +88,9 @@ class SandboxedExecute(StudentWorldExecute):
                         "the grader can")
         else:
             check_available()
+        handed_in = _data_handed_in((resources or {}).get("metadata", {}).get("path"))
+        if handed_in:
+            self._event(f"handed in {handed_in} beside the notebook: ignored, the tests read the course's own data")
         self._cell_index, self._exit_code = -1, None
         from .tamper_scan import scan_notebook, summarise
         release, world = self._scan_context()
@@ -203,6 +206,27 @@ class SandboxedExecute(StudentWorldExecute):
         self._stop_kernel(f"stopped by the grading sandbox: {_cell_label(cell, index)} ran past the {timeout} s "
                           f"per-cell limit and ignored the interrupt for {self.interrupt_grace:g} s")
         return reply
+
+
+def _data_handed_in(folder):
+    """What of the course's data files a submission folder holds (a ``datasets`` entry, a ``DATASHEET.md`` or
+    ``world.json`` at any depth), as text for the grading detail; "" if none. The grader never reads them
+    (the cohort is looked for above the submission folder: sandbox.Sandbox._worlds)."""
+    if not folder or not os.path.isdir(folder):
+        return ""
+    found, seen = [], 0
+    for here, dirs, files in os.walk(folder):
+        seen += len(dirs) + len(files)
+        if seen > 5000:  # a reporting aid: a submission of thousands of files is not searched to the end
+            break
+        rel = os.path.relpath(here, folder)
+        for name in dirs + files:
+            if name == "datasets" or name in ("DATASHEET.md", "world.json"):
+                found.append(name if rel == "." else os.path.join(rel, name))
+        dirs[:] = [d for d in dirs if d != "datasets"][:50]
+        if len(found) >= 3:
+            break
+    return ", ".join(f"{f}/" if os.path.isdir(os.path.join(folder, f)) else f for f in found[:3])
 
 
 def _cell_label(cell, index):
