@@ -118,18 +118,22 @@ def graded(tmp_path_factory):
     setup_breaker = _solved()
     setup_breaker.cells.insert(1, nbformat.v4.new_code_cell("import sys\nsys.modules['math'] = None"))
     _submit(root, "setupbreak", "01-tiny", setup_breaker)
+    # a test cell's nbgrader flags edited in the submission: nbgrader refuses it, and the reason says why
+    demoted = _solved()
+    next(c for c in demoted.cells if c.metadata["nbgrader"]["grade_id"] == "ex1_double_tests").metadata["nbgrader"]["grade"] = False
+    _submit(root, "demoted", "01-tiny", demoted)
     r, out = _run(["autograde", "--workers", "2"], root)
     assert r.returncode == 0, f"autograde must finish and exit 0 despite crashes:\n{out}"
     return root, out
 
 
-CRASHED = ("badjson", "kernelkill", "twonames", "envfail", "setupbreak")
+CRASHED = ("badjson", "kernelkill", "twonames", "envfail", "setupbreak", "demoted")
 
 
 @pytest.mark.slow
 def test_command_output_names_every_crash_and_timeout(graded):
     root, out = graded
-    assert "graded 4, crashed 5" in out, f"expected 4 graded (good, halfwrong, renamed, loop) and 5 crashed:\n{out}"
+    assert "graded 4, crashed 6" in out, f"expected 4 graded (good, halfwrong, renamed, loop) and 6 crashed:\n{out}"
     for student in CRASHED:
         assert f"crashed: {student} /" in out, f"{student}'s crash is not named in the output:\n{out}"
     assert "not a readable notebook" in out, out
@@ -169,6 +173,8 @@ def test_status_file_and_renamed_notebook(graded):
     breaker = st[("setupbreak", "01-tiny")]["detail"]
     assert breaker.startswith("provided cell 01-tiny.ipynb: setup") and "after the submission's own code had run" in breaker \
         and "environment failure" not in breaker, breaker
+    demoted = st[("demoted", "01-tiny")]["detail"]
+    assert "nbgrader refused the notebook" in demoted and "metadata" in demoted, demoted
     loop = st[("loop", "01-tiny")]
     assert loop["status"] == "graded" and "per-cell time limit" in loop["detail"] and "ex2_half" in loop["detail"], loop
     folder = root / "submitted" / "renamed" / "01-tiny"

@@ -149,6 +149,12 @@ _KNOWN_FAILURES = (
     ("Kernel died", "the kernel died while running the notebook (e.g. os._exit, a crash, or memory exhausted)"),
     ("NotJSONError", "the notebook is not valid JSON"),
     ("database is locked", "database is locked"),
+    # the submission's nbgrader metadata was edited (a cell added with forged metadata, a test cell's flags
+    # changed): nbgrader refuses the notebook; the student's doing, not the machine's
+    ("Inconsistent checksums", "nbgrader refused the notebook: a graded cell's nbgrader metadata no longer matches "
+                               "the lesson's (edited in the submission, e.g. a test cell's grade flag)"),
+    ("Notebook failed to validate", "nbgrader refused the notebook: its cells' nbgrader metadata is invalid (a cell "
+                                    "added or edited with nbgrader metadata of its own, e.g. marked locked)"),
 )
 
 
