@@ -21,7 +21,7 @@ help:
 	@echo "  make env           create .venv from requirements.lock (Python 3.11-3.13; PYTHON=/path/to/python to choose)"
 	@echo "  make lab           open JupyterLab on lessons/"
 	@echo "  make test          run the test suite (the course harness grades a sample of each bank with nbgrader)"
-	@echo "  make test-full     grade the rest of every bank with nbgrader (CI runs both)"
+	@echo "  make test-full     grade the rest of every bank with nbgrader (~100 min; before a release, not in CI)"
 	@echo "  make bench         measure generation, notebook and grading times against the budgets"
 	@echo "  make clean         remove build and test caches (not .venv)"
 	@echo "Instructors (instructors/guide.md):"
@@ -56,9 +56,10 @@ lab: $(STAMP)
 
 # make test: everything but the tests marked `full` (the nbgrader grading of the bank entries outside the
 # harness's sample, and building the environment with every other supported Python); make test-full runs
-# those; CI (.ci/run) runs both.
+# those (about 100 minutes on 2 cores: before a release or after editing a bank); CI (.ci/run) runs make test.
+# --durations: the slowest tests are listed at the end, so a run that grows towards CI's time limit says where.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not full" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not full" --durations=15 $(PYTEST_ARGS)
 
 test-full: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist worksteal -m full $(PYTEST_ARGS)
