@@ -130,3 +130,13 @@ def test_an_answer_that_breaks_a_parser_fails_its_test_cell_not_the_grader(grade
     assert row.get("status") == "graded" and "not JSON" in row.get("detail", ""), (
         f"c4_relay_deep_json: expected a graded submission whose detail names the answer that is not JSON, got "
         f"{row.get('status')!r} with detail {row.get('detail')!r}")
+
+
+def test_a_packed_answer_is_never_inflated_past_the_limit(graded):
+    """c4_relay_zip_bomb: the wire compresses large messages; an answer that inflates to 256 MB is refused once
+    64 MB have been inflated (the grader's max_message_mb), and the cell's wire failure is named."""
+    rows, _ = graded
+    row = rows["c4_relay_zip_bomb"][1]
+    assert row.get("status") == "graded" and "once unpacked" in row.get("detail", ""), (
+        f"c4_relay_zip_bomb: expected a graded submission whose detail names the answer too large once unpacked, "
+        f"got {row.get('status')!r} with detail {row.get('detail')!r}")

@@ -87,6 +87,7 @@ EXPECTED = {
     "c4_fork_sleepers": {ts.FORK, ts.KILL},
     "c4_kill_kernel_late": {ts.KILL, ts.EVENT_CALLBACK},
     "c4_relay_deep_json": {ts.WIRE_MESSAGE},
+    "c4_relay_zip_bomb": {ts.WIRE_MESSAGE},
     "c4_sleep_ignoring_interrupt": {ts.SIGNAL_HANDLER},
 }
 

@@ -328,9 +328,24 @@ def test_wire_error_is_not_an_exception():
         "WireError is an Exception: a test cell's `except Exception` would swallow a wire failure"
 
 
+def _packed(msg, label=None):
+    """A packed wire message (wire.pack compresses only large ones; these are packed whatever their size)."""
+    import base64
+    import zlib
+    return json.dumps({"op": label or msg["op"],
+                       "z": base64.b64encode(zlib.compress(json.dumps(msg).encode(), 9)).decode("ascii")})
+
+
 def _answers():
     out = [pytest.param(json.dumps({"op": "ok", "v": v}), id=f"answer holds {k}") for k, v in {**REFUSED, **MALFORMED}.items()]
-    out += [pytest.param("all tests passed {", id="answer is not JSON"),
+    out += [pytest.param(_packed({"op": "ok", "v": v}), id=f"packed answer holds {k}")
+            for k, v in list(REFUSED.items())[:3]]
+    out += [pytest.param(_packed({"op": "ok", "v": " " * (65 * 2 ** 20)}), id="packed answer inflates past 64 MB"),
+            pytest.param(_packed({"op": "call", "id": 1}, label="ok"), id="packed answer's op differs from its label"),
+            pytest.param(json.dumps({"op": "ok", "z": "not base64!"}), id="packed answer is not base64"),
+            pytest.param(json.dumps({"op": "ok", "z": "aGVsbG8="}), id="packed answer is not zlib"),
+            pytest.param(_packed({"op": "ok", "v": 1})[:-1] + ', "v": 2}', id="packed answer with other fields"),
+            pytest.param("all tests passed {", id="answer is not JSON"),
             pytest.param(json.dumps([1, 2]), id="answer is not a message"),
             pytest.param(json.dumps({"op": "trust-me", "v": 1}), id="answer has an unknown op"),
             pytest.param(json.dumps({"op": "fail", "why": "x"}), id="answer is a failure")]
@@ -415,13 +430,13 @@ def _lying_loop():
     rt.user_ns = get_ipython().user_ns
     text = _b.input(_w.PREFIX + _json.dumps({"op": "ready"}))
     while True:
-        req = _json.loads(text)
+        req = _w.unpack(text)  # (a large request comes packed: wire.pack)
         if req.get("op") == "done":
             return
         if req.get("op") == "call" and rt.exports.get(req.get("id")) is normalise_id:
             text = _b.input(_w.PREFIX + "all tests passed {")
         else:
-            text = _b.input(_w.PREFIX + _json.dumps(_w._serve_one(req, rt)))
+            text = _b.input(_w.PREFIX + _w.pack(_w._serve_one(req, rt)))
 _w.serve_loop = _lying_loop
 '''
 UNKNOWN_TAG_1_2 = '''def harmonise(values, synonyms):
@@ -844,3 +859,101 @@ def test_the_trusted_side_never_takes_back_its_own_functions():
     t._export(lambda x: x)
     with pytest.raises(WireError):
         wire.decode({"$": "back", "id": 1}, t)
+
+
+# ============================================================================================ 5. transport cost
+# (the wire's speed-ups must not change what crosses: packing, S's copies of arguments, T's memo of tables sent)
+
+def test_large_messages_cross_packed_and_small_ones_as_json():
+    small = {"op": "ok", "v": [1, 2, 3]}
+    assert wire.pack(small) == json.dumps(small), "a small message should cross as plain JSON"
+    big = {"op": "ok", "v": ["LP-%06d" % i for i in range(20_000)]}
+    text = wire.pack(big)
+    assert text.startswith('{"op": "ok", "z": "') and len(text) < len(json.dumps(big)) / 3, (
+        f"a {len(json.dumps(big))}-character message crossed as {len(text)} characters, starting {text[:40]!r}")
+    assert wire.unpack(text) == big, "a packed message does not unpack to itself"
+
+
+def _mutations():
+    import numpy as np
+    from socialcredit.data import load
+    base = load("registry").head(2000)
+    int_col = next(c for c in base.columns if str(base[c].dtype) == "int64")
+    str_col = next(c for c in base.columns if str(base[c].dtype) in ("str", "string"))
+
+    def set_value(t):
+        t.loc[t.index[5], int_col] += 1
+
+    def set_text(t):
+        t.loc[t.index[7], str_col] = "changed"
+
+    def retype(t):
+        t[int_col] = t[int_col].astype("float64")
+
+    def rename(t):
+        t.columns = [c + "_x" if c == str_col else c for c in t.columns]
+
+    def reindex(t):
+        t.index = t.index + 1
+
+    def add_column(t):
+        t["new"] = 1
+
+    def drop_row(t):
+        t.drop(index=t.index[0], inplace=True)
+
+    def swap_columns(t):
+        a, b = [c for c in t.columns if str(t[c].dtype) in ("str", "string")][:2]
+        t[a], t[b] = t[b].copy(), t[a].copy()
+
+    cases = {f.__name__: (base, f) for f in (set_value, set_text, retype, rename, reindex, add_column, drop_row,
+                                             swap_columns)}
+    cases["series renamed"] = (base[int_col], lambda s: setattr(s, "name", "other"))
+    cases["series value"] = (base[int_col], lambda s: s.__setitem__(s.index[3], -1))
+    cases["array value"] = (np.arange(10.0), lambda a: a.__setitem__(2, np.nan))
+    cases["array nan to number"] = (np.array([np.nan, 1.0]), lambda a: a.__setitem__(0, 0.0))
+    cases["object column's list"] = (pd.DataFrame({"a": [[1], [2]]}), lambda t: t.iloc[0, 0].append(5))
+    return cases
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+@pytest.mark.parametrize("case", list(_mutations()))
+def test_the_students_side_reports_every_change_to_an_argument(case):
+    """wire._watch/_changed (which now compare with a copy where they hashed the content) report an argument the
+    student's function changed in place, and nothing for one it left alone."""
+    import warnings
+    value, change = _mutations()[case]
+    s = wire.Runtime("S")
+    arg = value.copy()
+    watched = wire._watch([arg], {}, s)
+    assert wire._changed(watched, [arg], {}, s) == {}, f"{case}: an unchanged argument was reported as changed"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        change(arg)
+    assert "0" in wire._changed(watched, [arg], {}, s), f"{case}: the change to the argument was not reported"
+
+
+def test_the_trusted_side_sends_an_unchanged_table_once():
+    """T sends a table S already holds by its key, without encoding it again (wire._cached's memo); a table T
+    changed in place since is encoded and sent again."""
+    from socialcredit.data import load
+    t, s = wire.Runtime("T"), wire.Runtime("S")
+    table = load("registry")
+    first = wire.encode(table, t)
+    assert first["$"] == "cache", f"a {table.size}-value table was not sent for S to keep: {first['$']}"
+    wire.decode(json.loads(json.dumps(first)), s)
+    calls = []
+    real_col = wire._col
+    try:
+        wire._col = lambda *a: calls.append(1) or real_col(*a)
+        again = wire.encode(table, t)
+    finally:
+        wire._col = real_col
+    assert again == {"$": "cached", "key": first["key"]} and not calls, (
+        f"the same unchanged table was encoded again ({len(calls)} columns) or not sent by its key: {again}")
+    table.iloc[0, 0] = "LP-999999"
+    changed = wire.encode(table, t)
+    assert changed["$"] == "cache" and changed["key"] != first["key"], (
+        f"a table changed in place since it was sent went by its old key: {changed['$']}")
+    got = wire.decode(json.loads(json.dumps(changed)), s)
+    assert got.iloc[0, 0] == "LP-999999", "S did not get the changed table"

@@ -597,7 +597,9 @@ class TrustedVerdictExecute(SandboxedExecute):
         kc.start_channels()
         await ensure_async(kc.wait_for_ready(timeout=self.startup_timeout))
         self._tkm, self._tkc = km, kc
-        await self._run_t(f"{_WIRE}.runtime('T')", silent=True, with_s=False)
+        # (max_message_mb bounds what the grader relays; a packed message is bounded again once T unpacks it)
+        await self._run_t(f"{_WIRE}.runtime('T').max_unpacked = {int(self.max_message_mb * 2 ** 20)}", silent=True,
+                          with_s=False)
         _prof(ev="t_start", secs=time.monotonic() - t0)
 
     def _stop_trusted(self):
