@@ -114,28 +114,14 @@ def _block(stmts, defined, stores, loads):
         if isinstance(stmt, (ast.With, ast.AsyncWith)):
             # the body runs in order after the items; its names count as bound inside the body only (a context
             # manager may swallow an exception, e.g. Lesson 1's `uses`, so after the block they may be unbound)
-            inner = set(defined)
-            for item in stmt.items:
-                v = _Names()
-                v.visit(item)
-                loads |= v.loads - inner
-                stores |= v.stores
-                inner |= v.stores
-            _block(stmt.body, inner, stores, loads)
+            _block(stmt.body, _header(stmt.items, defined, stores, loads), stores, loads)
             continue
         if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.If, ast.Try)):
             # the header, then each body as a block of its own: a name one of them binds counts as bound only
             # further down inside it (`for g in ...: ... g`), never after the statement
             head = [stmt.iter, stmt.target] if isinstance(stmt, (ast.For, ast.AsyncFor)) else \
                 [stmt.test] if isinstance(stmt, (ast.While, ast.If)) else []
-            inner = set(defined)
-            for node in head:
-                v = _Names()
-                v.visit(node)
-                loads |= v.loads - inner
-                stores |= v.stores
-                inner |= v.stores
-            _block(stmt.body, inner, stores, loads)
+            _block(stmt.body, _header(head, defined, stores, loads), stores, loads)
             _block(stmt.orelse, defined, stores, loads)
             for h in getattr(stmt, "handlers", []):
                 v = _Names()
@@ -153,6 +139,19 @@ def _block(stmts, defined, stores, loads):
         stores |= v.stores
         if isinstance(stmt, _UNCONDITIONAL) or (isinstance(stmt, ast.AnnAssign) and stmt.value is not None):
             defined |= v.stores
+
+
+def _header(nodes, defined, stores, loads):
+    """A compound statement's header (``with`` items, a loop's iterable and target, a test), node by node: what
+    each reads that is not bound yet, and what it binds; returns the names bound for the body."""
+    inner = set(defined)
+    for node in nodes:
+        v = _Names()
+        v.visit(node)
+        loads |= v.loads - inner
+        stores |= v.stores
+        inner |= v.stores
+    return inner
 
 
 #: top-level statements that, when the cell gets past them, have bound every name they assign
