@@ -957,3 +957,32 @@ def test_the_trusted_side_sends_an_unchanged_table_once():
         f"a table changed in place since it was sent went by its old key: {changed['$']}")
     got = wire.decode(json.loads(json.dumps(changed)), s)
     assert got.iloc[0, 0] == "LP-999999", "S did not get the changed table"
+
+
+# ============================================================================================ 6. names a cell uses
+# (which of the student's names T fetches before a test cell: verdicts.names_of)
+
+NAMES_OF = {
+    "a name read after the cell assigned it is not fetched": ("x = load()\ny = x + 1", {"x", "y"}, {"load"}),
+    "a loop's target is bound in its body only": ("for g in groups:\n    show(g)\nprint(g)", {"g"},
+                                                  {"groups", "show", "print", "g"}),
+    "with items bind for the body": ("with uses(df) as u:\n    r = f(u)", {"u", "r"}, {"uses", "df", "f"}),
+    "a function's free names are read, its arguments are not": ("def f(a):\n    return a + b", {"f"}, {"b"}),
+    "a name bound only under an if is still read after it": ("if c:\n    z = 1\nprint(z)", {"z"}, {"c", "print", "z"}),
+    "an except clause binds its name in its body": ("try:\n    run()\nexcept Err as e:\n    log(e)", {"e"},
+                                                    {"run", "Err", "log"}),
+    "a comprehension's variable is its own": ("out = [i * k for i in rng]", {"out"}, {"rng", "k"}),
+    "a global statement inside a function stores the name": ("def f():\n    global G\n    G = 1", {"f", "G"}, set()),
+    "IPython magics are skipped": ("%matplotlib inline\nx = y", {"x"}, {"y"}),
+    "a cell that does not parse names nothing": ("def (:", set(), set()),
+}
+
+
+@pytest.mark.parametrize("case", list(NAMES_OF))
+def test_names_a_cell_assigns_and_reads(case):
+    from socialcredit.verdicts import names_of
+    source, stores, loads = NAMES_OF[case]
+    got_stores, got_loads = names_of(source)
+    assert (got_stores, got_loads) == (stores, loads), (
+        f"{case}: names_of({source!r}) gave stores {sorted(got_stores)}, reads {sorted(got_loads)}; expected "
+        f"stores {sorted(stores)}, reads {sorted(loads)}")
