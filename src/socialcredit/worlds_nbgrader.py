@@ -12,7 +12,7 @@ import os
 
 from jupyter_core.utils import ensure_async
 from nbgrader.preprocessors import Execute
-from traitlets import Float, Integer, Unicode
+from traitlets import Enum, Float, Integer, Unicode
 
 from .data import STUDENT_VAR
 from .sandbox import SANDBOX_VAR, Limits, SandboxedKernelManager, check_available
@@ -63,6 +63,10 @@ class SandboxedExecute(StudentWorldExecute):
                                "grading detail (memory cgroups only)").tag(config=True)
     interrupt_grace = Float(10.0, help="seconds a kernel has to answer the per-cell time-out's interrupt "
                             "before it is stopped").tag(config=True)
+    # nothing of a grading kernel is needed once its last cell has answered: it is stopped at once, where nbclient's
+    # default ("graceful") asked it to exit and waited about a second (a submission's atexit handlers never run)
+    shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate",
+                           help="how the kernel is stopped after the last cell").tag(config=True)
 
     def _mode(self):
         mode = (os.environ.get(SANDBOX_VAR) or self.sandbox).strip().lower()
@@ -92,12 +96,14 @@ class SandboxedExecute(StudentWorldExecute):
         if handed_in:
             self._event(f"handed in {handed_in} beside the notebook: ignored, the tests read the course's own data")
         self._cell_index, self._exit_code = -1, None
-        from .tamper_scan import scan_notebook, summarise
-        release, world = self._scan_context()
-        found = summarise(scan_notebook(nb, release=release, world=world))
-        _remember(SCANS, self._key(), found)
-        if found:
-            self.log.warning("tamper scan: %s", found)
+        # the tamper scan (a reporting aid: its first run in a process reads the world's tables, about 0.7 s) reads a
+        # copy of the submission while the kernel starts and the cells run; its line is kept when grading ends
+        import copy
+        import threading
+        scan = {}
+        scanner = threading.Thread(target=self._scan, args=(copy.deepcopy(nb), scan), daemon=True,
+                                   name="tamper-scan")
+        scanner.start()
         failed = False
         try:
             return super().preprocess(nb, resources, km)
@@ -105,6 +111,11 @@ class SandboxedExecute(StudentWorldExecute):
             failed = True
             raise
         finally:
+            scanner.join()
+            found = scan.get("found", "")
+            _remember(SCANS, self._key(), found)
+            if found:
+                self.log.warning("tamper scan: %s", found)
             if self._sandbox is not None:
                 self._sandbox.finish()
                 for e in self._sandbox.events:
@@ -122,6 +133,16 @@ class SandboxedExecute(StudentWorldExecute):
                 self._event(f"the kernel died while running {_cell_label(cell, self._cell_index)} ({how}): "
                             "the submission's code ended it (os._exit, a signal) or it crashed")
             _remember(EVENTS, self._key(), list(dict.fromkeys(EVENTS.get(self._key(), []) + self._events)))
+
+    def _scan(self, nb, out):
+        """(a thread) The tamper scan's summary of the submission ``nb`` into ``out["found"]``."""
+        from .tamper_scan import scan_notebook, summarise
+        try:
+            release, world = self._scan_context()
+            out["found"] = summarise(scan_notebook(nb, release=release, world=world))
+        except Exception as error:  # noqa: BLE001 (a reporting aid: never a reason to stop grading)
+            self.log.warning("tamper scan: failed (%s: %s)", type(error).__name__, error)
+            out["found"] = f"tamper scan failed ({type(error).__name__})"
 
     def _scan_context(self):
         """What the tamper scan's check for hard-coded answers compares a submission with: the lesson's release
