@@ -24,7 +24,10 @@ import pytest
 
 from conftest import REPO
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="grading runs in a bubblewrap sandbox (Linux)")
+# (xdist_group: make test's workers run this file's tests on one worker, so the corpus is graded once, not once per
+# worker that a test of it happens to land on)
+pytestmark = [pytest.mark.skipif(sys.platform != "linux", reason="grading runs in a bubblewrap sandbox (Linux)"),
+              pytest.mark.xdist_group("attacks")]
 
 _spec = importlib.util.spec_from_file_location("attack_script", REPO / "scripts" / "attacks.py")
 attacks = importlib.util.module_from_spec(_spec)
