@@ -989,3 +989,12 @@ def test_names_a_cell_assigns_and_reads(case):
     assert (got_stores, got_loads) == (stores, loads), (
         f"{case}: names_of({source!r}) gave stores {sorted(got_stores)}, reads {sorted(got_loads)}; expected "
         f"stores {sorted(stores)}, reads {sorted(loads)}")
+
+
+def test_only_the_trusted_side_bounds_what_it_unpacks():
+    """T refuses a packed message that inflates past max_message_mb; S takes whatever T sends (a large table of the
+    course's must not fail a test cell on the student's side)."""
+    assert wire.Runtime("T").max_unpacked <= 64 * 2 ** 20, "the trusted side inflates packed messages without bound"
+    assert wire.Runtime("S").max_unpacked >= 1024 * 2 ** 20, (
+        "the student's side refuses T's messages above "
+        f"{wire.Runtime('S').max_unpacked // 2 ** 20} MB once unpacked: a large table would fail its test cell")

@@ -554,7 +554,9 @@ class Runtime:
         self.sent_objects = {}      # (T) id -> (a table T sent, a copy of it then, its key)
         self.cache = {}             # (S) key -> a table T sent
         self.user_ns = None
-        self.max_unpacked = _MAX_UNPACKED  # (T) largest message the other side may send, once decompressed
+        # the largest message the other side may send, once decompressed: bounded for T (what the student's side
+        # sends); the student's side takes whatever T sends (T's tables are the course's)
+        self.max_unpacked = _MAX_UNPACKED if role == "T" else 2 ** 31
 
     # --- references
     def export(self, obj):
