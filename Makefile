@@ -58,10 +58,8 @@ lab: $(STAMP)
 # harness's sample, and building the environment with every other supported Python); make test-full runs
 # those (about 100 minutes on 2 cores: before a release or after editing a bank); CI (.ci/run) runs make test.
 # --durations: the slowest tests are listed at the end, so a run that grows towards CI's time limit says where.
-# --dist loadgroup: a file marked xdist_group (the attack corpus, the trusted grader's end-to-end tests, grading)
-# runs on one worker, so its module fixture grades once (with worksteal the corpus was graded three times).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not full" --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not full" --durations=15 $(PYTEST_ARGS)
 
 test-full: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist worksteal -m full $(PYTEST_ARGS)

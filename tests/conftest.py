@@ -20,6 +20,29 @@ def free_port():
         return s.getsockname()[1]
 
 
+def once_per_run(tmp_path_factory, name, compute):
+    """``compute()`` (a JSON-able result) once per test run, whichever pytest-xdist workers ask for it: the first
+    computes it under a lock and leaves the result in the run's shared temporary folder, the others wait and read
+    it. (The attack corpus is graded once this way; with one module fixture per worker it was graded once on every
+    worker a test of it landed on. xdist's own grouping, --dist loadgroup, does nothing under pytest 9: its mark is
+    written to a node attribute pytest 9 no longer reads.) A compute() that fails is tried again by the next worker."""
+    import fcntl
+    import json
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run:  # (not under xdist: one process)
+        return compute()
+    shared = tmp_path_factory.getbasetemp().parent / f"once-{run}"
+    shared.mkdir(exist_ok=True)
+    result = shared / f"{name}.json"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if result.exists():
+            return json.loads(result.read_text())
+        value = compute()
+        result.write_text(json.dumps(value))
+        return value
+
+
 @pytest.fixture(scope="session")
 def repo():
     return REPO

@@ -22,12 +22,9 @@ import sys
 import nbformat
 import pytest
 
-from conftest import REPO
+from conftest import REPO, once_per_run
 
-# (xdist_group: make test's workers run this file's tests on one worker, so the corpus is graded once, not once per
-# worker that a test of it happens to land on)
-pytestmark = [pytest.mark.skipif(sys.platform != "linux", reason="grading runs in a bubblewrap sandbox (Linux)"),
-              pytest.mark.xdist_group("attacks")]
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="grading runs in a bubblewrap sandbox (Linux)")
 
 _spec = importlib.util.spec_from_file_location("attack_script", REPO / "scripts" / "attacks.py")
 attacks = importlib.util.module_from_spec(_spec)
@@ -51,7 +48,13 @@ if os.geteuid() != 0:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """{student: (automatic points or None, status row)} after one autograde of the whole corpus."""
+    """({student: [automatic points or None, status row]}, maximum) after one autograde of the whole corpus (once
+    per test run: make test's workers share it)."""
+    rows, maximum = once_per_run(tmp_path_factory, "attacks", lambda: _grade_corpus(tmp_path_factory))
+    return rows, maximum
+
+
+def _grade_corpus(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("attacks")
     root = tmp / "course"
     env = attacks.grading_env(tmp / "cache")
@@ -76,8 +79,8 @@ def graded(tmp_path_factory):
     with (root / "autograde-status.csv").open() as f:
         status = {row["student_id"]: row for row in csv.DictReader(f)}
     points, maximum = attacks.scores(root)
-    yield {name: (points.get(name), status.get(name, {})) for name in status}, maximum
     shutil.rmtree(tmp, ignore_errors=True)
+    return {name: [points.get(name), status.get(name, {})] for name in status}, maximum
 
 
 def test_references_blank_earns_nothing_and_the_solution_everything(graded):

@@ -18,9 +18,6 @@ import pytest
 from conftest import free_port
 from harness import REPO
 
-# one worker runs this file under make test (its tests share one autograded class: graded once)
-pytestmark = pytest.mark.xdist_group("grading")
-
 PY = sys.executable
 PER_CELL = 20  # seconds: the tiny course's per-cell limit (nbgrader's Execute.timeout)
 

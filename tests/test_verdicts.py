@@ -38,9 +38,6 @@ import pytest
 from socialcredit import wire
 from socialcredit.wire import WireError
 
-# one worker runs this file under make test (the end-to-end tests share one nbgrader autograde: graded once)
-pytestmark = pytest.mark.xdist_group("verdicts")
-
 # ============================================================================================ 1. round trips
 
 
