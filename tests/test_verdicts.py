@@ -957,6 +957,10 @@ def test_the_trusted_side_sends_an_unchanged_table_once():
         f"a table changed in place since it was sent went by its old key: {changed['$']}")
     got = wire.decode(json.loads(json.dumps(changed)), s)
     assert got.iloc[0, 0] == "LP-999999", "S did not get the changed table"
+    for _ in range(3 * wire._MEMO_MAX):  # a test that sends a fresh copy on every call
+        wire.encode(table.copy(), t)
+    assert len(t.sent_objects) <= wire._MEMO_MAX, (
+        f"T keeps {len(t.sent_objects)} tables it sent alive, each with a copy: its memory grows with every call")
 
 
 # ============================================================================================ 6. names a cell uses

@@ -110,6 +110,8 @@ def encode(x, rt):
 #: T sends a table or array of at least this many values once per student's kernel; later only its key
 _CACHE_MIN = 5000
 _CACHE_MAX_BYTES = 256 * 2 ** 20
+#: tables T remembers having sent (each held with a copy of it): the most recent ones only
+_MEMO_MAX = 16
 
 
 def _cached(x, build, size, rt):
@@ -147,7 +149,10 @@ def _cached(x, build, size, rt):
     except Exception:  # noqa: BLE001
         snap = None
     if snap is not None:
+        rt.sent_objects.pop(id(x), None)
         rt.sent_objects[id(x)] = (x, snap, key)  # (holding x: its id is not reused by another object)
+        while len(rt.sent_objects) > _MEMO_MAX:  # (a test that sends a new table on every call keeps only the last
+            rt.sent_objects.pop(next(iter(rt.sent_objects)))  # few, each with its copy, alive in T)
     return out
 
 
